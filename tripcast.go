@@ -1,0 +1,73 @@
+// Package tripcast is the vocabulary of the tripcast MLOps platform: the
+// domain types (trips, rides, predictions) and the error type shared by every
+// other package. It imports no database, network or cloud code.
+package tripcast
+
+import (
+	"runtime/debug"
+	"time"
+)
+
+// DefaultModelName is the registered model name used when none is given,
+// the name the MLOps course used.
+const DefaultModelName = "ride_duration_prediction_model"
+
+// Trips is a columnar batch of TLC trip records. Every slice has Len()
+// elements; a null value is NaN for float columns and 0 for location IDs.
+// Times are wall-clock New York times stored as Unix microseconds of the same
+// wall clock in UTC (the TLC files carry no time zone).
+type Trips struct {
+	Pickup         []int64   // pickup time, Unix microseconds (wall clock)
+	Dropoff        []int64   // dropoff time, Unix microseconds (wall clock)
+	PULocationID   []int32   // pickup taxi zone, 1..265
+	DOLocationID   []int32   // dropoff taxi zone, 1..265
+	TripDistance   []float64 // miles
+	PassengerCount []float64 // NaN when null
+	FareAmount     []float64 // dollars, NaN when null
+	TotalAmount    []float64 // dollars, NaN when null
+	Duration       []float64 // minutes, dropoff - pickup
+}
+
+// Len returns the number of trips in the batch.
+func (t *Trips) Len() int { return len(t.PULocationID) }
+
+// PickupTime returns the pickup time of trip i as a UTC time.Time holding the
+// New York wall clock.
+func (t *Trips) PickupTime(i int) time.Time { return time.UnixMicro(t.Pickup[i]).UTC() }
+
+// Ride is what is known about a trip when it starts: the input of a
+// prediction.
+type Ride struct {
+	ID           string    // ride_id, as given by the producer
+	PULocationID int       // pickup taxi zone, 1..265
+	DOLocationID int       // dropoff taxi zone, 1..265
+	TripDistance float64   // miles
+	PickupTime   time.Time // zero when unknown
+}
+
+// Prediction is a model's answer for one ride.
+type Prediction struct {
+	RideID       string
+	Model        string  // registered model name
+	Version      string  // model version that answered
+	RideDuration float64 // minutes
+}
+
+// Version returns tripcast's module version and VCS revision from the build
+// information, or "(devel)" and "" when unknown.
+func Version() (version, revision string) {
+	version = "(devel)"
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version, ""
+	}
+	if bi.Main.Version != "" {
+		version = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			revision = s.Value
+		}
+	}
+	return version, revision
+}

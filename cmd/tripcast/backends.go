@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"tripcast"
+	"tripcast/blob"
+	"tripcast/config"
+	"tripcast/sqlstore"
+)
+
+// This file is the one registry of backends: each setting that names an
+// engine by URL (blob, db, stream) has a table from URL scheme to opener
+// here, and nowhere else chooses an engine.
+
+// blobBackends opens the object store named by the blob setting, by scheme.
+var blobBackends = map[string]func(ctx context.Context, u *url.URL) (tripcast.BlobStore, error){
+	// file:///abs/path (file://localhost/abs/path and file:rel/path too).
+	"file": func(_ context.Context, u *url.URL) (tripcast.BlobStore, error) {
+		dir := u.Path
+		if u.Opaque != "" {
+			dir = u.Opaque
+		}
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, tripcast.FieldError("blob", "%q: host %q is not supported: use file:///absolute/path", u.String(), u.Host)
+		}
+		if dir == "" {
+			return nil, tripcast.FieldError("blob", "%q: missing folder: use file:///absolute/path", u.String())
+		}
+		return blob.NewFile(filepath.FromSlash(dir))
+	},
+	// s3://bucket/prefix?endpoint=...&region=...&create=true
+	"s3": func(ctx context.Context, u *url.URL) (tripcast.BlobStore, error) {
+		return blob.OpenS3(ctx, u.String())
+	},
+}
+
+// blobStore returns the object store named by the blob setting, opening it
+// on first use; it is closed when the command ends.
+func (a *app) blobStore(ctx context.Context) (tripcast.BlobStore, error) {
+	if a.blob != nil {
+		return a.blob, nil
+	}
+	u, err := url.Parse(a.cfg.Blob)
+	if err != nil {
+		return nil, tripcast.FieldError("blob", "%q is not a URL: %v", a.cfg.Blob, err)
+	}
+	open, ok := blobBackends[u.Scheme]
+	if !ok {
+		return nil, tripcast.FieldError("blob", "unknown scheme %q in %q (known: %s)", u.Scheme, a.cfg.Blob, schemes(blobBackends))
+	}
+	s, err := open(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("open blob store %s: %w", a.cfg.Blob, err)
+	}
+	a.blob = s
+	a.onClose(func() error {
+		a.blob = nil
+		return s.Close()
+	})
+	return s, nil
+}
+
+// schemes lists a registry's URL schemes, sorted, for error messages.
+func schemes[F any](m map[string]F) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k+"://")
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ", ")
+}
+
+// dbBackends opens the metadata database named by the db setting, by
+// scheme: sqlite:///abs/path/file.db or postgres://user@host:port/db.
+var dbBackends = map[string]func(ctx context.Context, dbURL string, log *slog.Logger) (*sqlstore.DB, error){
+	"sqlite":     sqlstore.Open,
+	"postgres":   sqlstore.Open,
+	"postgresql": sqlstore.Open,
+}
+
+// store returns the metadata database named by the db setting (runs,
+// registry, checkpoints), opening it and applying its migrations on first
+// use; it is closed when the command ends.
+func (a *app) store(ctx context.Context) (*sqlstore.DB, error) {
+	if a.db != nil {
+		return a.db, nil
+	}
+	u, err := url.Parse(a.cfg.DB)
+	if err != nil {
+		return nil, tripcast.FieldError("db", "%q is not a URL: %v", config.Mask(a.cfg.DB), err)
+	}
+	open, ok := dbBackends[u.Scheme]
+	if !ok {
+		return nil, tripcast.FieldError("db", "unknown scheme %q in %q (known: %s)", u.Scheme, config.Mask(a.cfg.DB), schemes(dbBackends))
+	}
+	db, err := open(ctx, a.cfg.DB, a.log)
+	if err != nil {
+		return nil, fmt.Errorf("open metadata database %s: %w", config.Mask(a.cfg.DB), err)
+	}
+	a.db = db
+	a.onClose(func() error {
+		a.db = nil
+		return db.Close()
+	})
+	return db, nil
+}

@@ -17,6 +17,7 @@ import (
 
 	"tripcast"
 	"tripcast/config"
+	"tripcast/sqlstore"
 )
 
 func main() {
@@ -54,6 +55,7 @@ type app struct {
 	closers []func() error
 
 	blob tripcast.BlobStore
+	db   *sqlstore.DB // metadata database, opened by a.store
 }
 
 // newRootCmd builds the command tree. Every subcommand is registered here.
@@ -79,6 +81,12 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 	}
 	root.AddCommand(
 		newConfigCmd(a),
+		newIngestCmd(a),
+		newTrainCmd(a),
+		newTuneCmd(a),
+		newPredictCmd(a),
+		newRunsCmd(a),
+		newModelsCmd(a),
 		// one line per command group, in help order
 	)
 	return root

@@ -1,0 +1,167 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// migrations is the schema, one entry per version, applied in order and
+// recorded in schema_migrations. Never edit an applied entry: append a new
+// one. {{ID}} is replaced by the dialect's auto-increment primary key.
+// Times are Unix microseconds (UTC) in both engines.
+var migrations = []string{
+	// 1: tracking, registry, checkpoints.
+	`CREATE TABLE experiments (
+		id {{ID}},
+		name TEXT NOT NULL UNIQUE,
+		created_at BIGINT NOT NULL
+	);
+	CREATE TABLE runs (
+		id TEXT PRIMARY KEY,
+		experiment_id BIGINT NOT NULL REFERENCES experiments(id),
+		name TEXT NOT NULL,
+		status TEXT NOT NULL,
+		start_time BIGINT NOT NULL,
+		end_time BIGINT,
+		parent_id TEXT REFERENCES runs(id),
+		feature_spec TEXT NOT NULL DEFAULT '',
+		tripcast_version TEXT NOT NULL DEFAULT '',
+		vcs_revision TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX runs_experiment_start ON runs(experiment_id, start_time);
+	CREATE INDEX runs_parent ON runs(parent_id);
+	CREATE TABLE run_params (
+		run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		key TEXT NOT NULL,
+		value TEXT NOT NULL,
+		PRIMARY KEY (run_id, key)
+	);
+	CREATE TABLE run_metrics (
+		run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		key TEXT NOT NULL,
+		step BIGINT NOT NULL,
+		ts BIGINT NOT NULL,
+		value DOUBLE PRECISION
+	);
+	CREATE INDEX run_metrics_run_key_step ON run_metrics(run_id, key, step);
+	CREATE TABLE run_latest_metrics (
+		run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		key TEXT NOT NULL,
+		step BIGINT NOT NULL,
+		ts BIGINT NOT NULL,
+		value DOUBLE PRECISION,
+		PRIMARY KEY (run_id, key)
+	);
+	CREATE TABLE run_tags (
+		run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		key TEXT NOT NULL,
+		value TEXT NOT NULL,
+		PRIMARY KEY (run_id, key)
+	);
+	CREATE TABLE run_artifacts (
+		run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		name TEXT NOT NULL,
+		uri TEXT NOT NULL,
+		blob_key TEXT NOT NULL,
+		sha256 TEXT NOT NULL,
+		size BIGINT NOT NULL,
+		PRIMARY KEY (run_id, name)
+	);
+	CREATE TABLE run_datasets (
+		id {{ID}},
+		run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		uri TEXT NOT NULL,
+		sha256 TEXT NOT NULL,
+		rows_count BIGINT NOT NULL DEFAULT 0,
+		UNIQUE (run_id, uri, sha256)
+	);
+	CREATE TABLE registered_models (
+		name TEXT PRIMARY KEY,
+		last_version INTEGER NOT NULL DEFAULT 0,
+		created_at BIGINT NOT NULL
+	);
+	CREATE TABLE model_versions (
+		name TEXT NOT NULL REFERENCES registered_models(name),
+		version INTEGER NOT NULL,
+		run_id TEXT REFERENCES runs(id),
+		artifact_uri TEXT NOT NULL,
+		artifact_key TEXT NOT NULL,
+		sha256 TEXT NOT NULL,
+		size BIGINT NOT NULL,
+		feature_spec TEXT NOT NULL DEFAULT '',
+		metrics TEXT NOT NULL DEFAULT '{}',
+		description TEXT NOT NULL DEFAULT '',
+		created_at BIGINT NOT NULL,
+		PRIMARY KEY (name, version)
+	);
+	CREATE TABLE model_aliases (
+		name TEXT NOT NULL,
+		alias TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		updated_at BIGINT NOT NULL,
+		PRIMARY KEY (name, alias),
+		FOREIGN KEY (name, version) REFERENCES model_versions(name, version)
+	);
+	CREATE TABLE alias_history (
+		id {{ID}},
+		name TEXT NOT NULL REFERENCES registered_models(name),
+		alias TEXT NOT NULL,
+		from_version INTEGER NOT NULL,
+		to_version INTEGER NOT NULL,
+		is_rollback SMALLINT NOT NULL DEFAULT 0,
+		reason TEXT NOT NULL,
+		actor TEXT NOT NULL,
+		at BIGINT NOT NULL
+	);
+	CREATE INDEX alias_history_name_alias ON alias_history(name, alias, id);
+	CREATE TABLE stream_checkpoints (
+		consumer TEXT NOT NULL,
+		stream TEXT NOT NULL,
+		shard TEXT NOT NULL,
+		seq TEXT NOT NULL,
+		updated_at BIGINT NOT NULL,
+		PRIMARY KEY (consumer, stream, shard)
+	)`,
+}
+
+// migrate applies the migrations the database lacks, in one transaction
+// that other migrating processes wait for.
+func (db *DB) migrate(ctx context.Context) error {
+	return db.inTx(ctx, func(c conn) error {
+		if db.d.lockAll != "" {
+			if _, err := c.exec(ctx, db.d.lockAll); err != nil {
+				return fmt.Errorf("lock: %w", err)
+			}
+		}
+		if _, err := c.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY,
+			applied_at BIGINT NOT NULL
+		)`); err != nil {
+			return fmt.Errorf("schema_migrations: %w", err)
+		}
+		var current int
+		if err := c.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+			return fmt.Errorf("schema version: %w", err)
+		}
+		if current > len(migrations) {
+			return fmt.Errorf("database schema version %d is newer than this tripcast's (%d): upgrade tripcast", current, len(migrations))
+		}
+		for v := current + 1; v <= len(migrations); v++ {
+			script := strings.ReplaceAll(migrations[v-1], "{{ID}}", db.d.autoID)
+			for _, stmt := range strings.Split(script, ";") {
+				if strings.TrimSpace(stmt) == "" {
+					continue
+				}
+				if _, err := c.exec(ctx, stmt); err != nil {
+					return fmt.Errorf("migration %d: %w", v, err)
+				}
+			}
+			if _, err := c.exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, micros(db.now())); err != nil {
+				return fmt.Errorf("migration %d: record: %w", v, err)
+			}
+			db.log.Info("applied schema migration", "db", db.url, "version", v)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,104 @@
+package tripcast
+
+import (
+	"context"
+	"time"
+)
+
+// Model is one loaded, verified model version: the artifact's predictor
+// together with its feature spec. Implementations must be safe for
+// concurrent use and must not change after loading (a new version is a new
+// Model).
+type Model interface {
+	// Predict returns the predicted trip duration in minutes. An error (or
+	// a NaN or infinite result, which callers treat as an error) means "no
+	// answer": never a made-up default.
+	Predict(r Ride) (float64, error)
+	// Name returns the registered model name, such as DefaultModelName.
+	Name() string
+	// Version returns the registered version, such as "3".
+	Version() string
+}
+
+// FeatureSpecVersioner is implemented by a Model that knows the version of
+// the feature spec it was trained with; serving shows it when present.
+type FeatureSpecVersioner interface {
+	FeatureSpecVersion() string
+}
+
+// ModelSource tells serving which model version to serve and loads it,
+// typically from the registry's champion alias and the blob store.
+type ModelSource interface {
+	// Champion returns the version the champion alias points at now. It must
+	// be cheap (one registry read): serving polls it. ENOTFOUND when the
+	// alias is not set; EUNAVAILABLE when the registry cannot be reached.
+	Champion(ctx context.Context) (version string, err error)
+	// Load loads and verifies (sha256) one version. EINVALID or EINTERNAL
+	// when the artifact fails verification or cannot be decoded; ENOTFOUND
+	// when the version does not exist.
+	Load(ctx context.Context, version string) (Model, error)
+}
+
+// Prediction sources: where the ride event came from.
+const (
+	SourceHTTP    = "http"
+	SourceNATS    = "nats"
+	SourceKinesis = "kinesis"
+	SourceLambda  = "lambda"
+	SourceBatch   = "batch"
+)
+
+// PredictionRecord is one line of the prediction log: the ride's features,
+// the answer, who answered, and when.
+type PredictionRecord struct {
+	RideID       string
+	Model        string // registered model name
+	Version      string // model version that answered
+	PULocationID int
+	DOLocationID int
+	TripDistance float64   // miles
+	PickupTime   time.Time // zero when the event carried none
+	Prediction   float64   // minutes
+	ReceivedAt   time.Time // when the event reached tripcast
+	PredictedAt  time.Time // when the model answered
+	Latency      time.Duration
+	Source       string // one of the Source* constants
+}
+
+// NewPredictionRecord assembles the log record of ride r answered by p.
+// Latency is predictedAt - receivedAt.
+func NewPredictionRecord(r Ride, p Prediction, receivedAt, predictedAt time.Time, source string) PredictionRecord {
+	return PredictionRecord{
+		RideID:       r.ID,
+		Model:        p.Model,
+		Version:      p.Version,
+		PULocationID: r.PULocationID,
+		DOLocationID: r.DOLocationID,
+		TripDistance: r.TripDistance,
+		PickupTime:   r.PickupTime,
+		Prediction:   p.RideDuration,
+		ReceivedAt:   receivedAt,
+		PredictedAt:  predictedAt,
+		Latency:      predictedAt.Sub(receivedAt),
+		Source:       source,
+	}
+}
+
+// Ride returns the ride the record was predicted for.
+func (r *PredictionRecord) Ride() Ride {
+	return Ride{ID: r.RideID, PULocationID: r.PULocationID, DOLocationID: r.DOLocationID,
+		TripDistance: r.TripDistance, PickupTime: r.PickupTime}
+}
+
+// PredictionLog keeps every prediction made (a parquet log in the blob store,
+// a table in the metadata database, or both).
+type PredictionLog interface {
+	// Log hands records to the log. It may buffer them and return before
+	// they are durable; EUNAVAILABLE when the log cannot take more (its
+	// buffer is full because writes keep failing).
+	Log(ctx context.Context, recs []PredictionRecord) error
+	// Flush returns nil only once every record handed to Log before the
+	// call is durably stored. A stream consumer calls it before
+	// acknowledging a batch.
+	Flush(ctx context.Context) error
+}

@@ -1,0 +1,375 @@
+package serve_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"testing"
+	"time"
+
+	"tripcast"
+	"tripcast/serve"
+)
+
+func TestDecodeEvent(t *testing.T) {
+	pickup := time.Date(2021, 1, 1, 0, 15, 56, 0, time.UTC)
+	ok := []struct {
+		name, in string
+		want     tripcast.Ride
+	}{
+		{"Nested", `{"ride_id": 256, "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}`,
+			tripcast.Ride{ID: "256", PULocationID: 130, DOLocationID: 205, TripDistance: 3.66}},
+		{"NestedPickup", `{"ride_id": "256", "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66, "pickup_datetime": "2021-01-01T00:15:56Z"}}`,
+			tripcast.Ride{ID: "256", PULocationID: 130, DOLocationID: 205, TripDistance: 3.66, PickupTime: pickup}},
+		{"Flat", `{"ride_id": "abc-1", "PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66, "pickup_datetime": "2021-01-01 00:15:56"}`,
+			tripcast.Ride{ID: "abc-1", PULocationID: 130, DOLocationID: 205, TripDistance: 3.66, PickupTime: pickup}},
+		{"FlatNoPickup", `{"ride_id":"x","PULocationID":1,"DOLocationID":265,"trip_distance":0}`,
+			tripcast.Ride{ID: "x", PULocationID: 1, DOLocationID: 265}},
+		{"NullPickup", `{"ride_id":"x","PULocationID":1,"DOLocationID":2,"trip_distance":500,"pickup_datetime":null}`,
+			tripcast.Ride{ID: "x", PULocationID: 1, DOLocationID: 2, TripDistance: 500}},
+		{"PickupT", `{"ride_id":"x","PULocationID":1,"DOLocationID":2,"trip_distance":1,"pickup_datetime":"2021-01-01T00:15:56"}`,
+			tripcast.Ride{ID: "x", PULocationID: 1, DOLocationID: 2, TripDistance: 1, PickupTime: pickup}},
+		{"PickupOffsetKeepsWallClock", `{"ride_id":"x","PULocationID":1,"DOLocationID":2,"trip_distance":1,"pickup_datetime":"2021-01-01T00:15:56-05:00"}`,
+			tripcast.Ride{ID: "x", PULocationID: 1, DOLocationID: 2, TripDistance: 1, PickupTime: pickup}},
+		{"PickupPandasZone", `{"ride_id":"x","PULocationID":1,"DOLocationID":2,"trip_distance":1,"pickup_datetime":"2021-01-01 00:15:56+00:00"}`,
+			tripcast.Ride{ID: "x", PULocationID: 1, DOLocationID: 2, TripDistance: 1, PickupTime: pickup}},
+		{"PickupFraction", `{"ride_id":"x","PULocationID":1,"DOLocationID":2,"trip_distance":1,"pickup_datetime":"2021-01-01 00:15:56.250"}`,
+			tripcast.Ride{ID: "x", PULocationID: 1, DOLocationID: 2, TripDistance: 1, PickupTime: pickup.Add(250 * time.Millisecond)}},
+		{"FloatZones", `{"ride_id":1,"PULocationID":130.0,"DOLocationID":2.05e2,"trip_distance":3}`,
+			tripcast.Ride{ID: "1", PULocationID: 130, DOLocationID: 205, TripDistance: 3}},
+		{"IDExponent", `{"ride_id":2.56e2,"PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
+			tripcast.Ride{ID: "256", PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
+		{"IDFraction", `{"ride_id":-1.5,"PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
+			tripcast.Ride{ID: "-1.5", PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
+		{"IDBigInteger", `{"ride_id":123456789012345678901234567890,"PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
+			tripcast.Ride{ID: "123456789012345678901234567890", PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
+		{"IDEscaped", `{"ride_id":"a\"b\u00e9\n","PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
+			tripcast.Ride{ID: "a\"bé\n", PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
+		{"EscapedKey", `{"ride\u005fid":"k","PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
+			tripcast.Ride{ID: "k", PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
+		{"UnknownKeysIgnored", `{"x":[1,{"y":[null,true,false,"s"]}],"ride_id":"u","ride":{"z":{},"PULocationID":7,"DOLocationID":8,"trip_distance":9,"fare":1e3},"PULocationID":"ignored"}`,
+			tripcast.Ride{ID: "u", PULocationID: 7, DOLocationID: 8, TripDistance: 9}},
+		{"LastKeyWins", `{"ride_id":"a","ride_id":"b","PULocationID":1,"PULocationID":3,"DOLocationID":2,"trip_distance":1}`,
+			tripcast.Ride{ID: "b", PULocationID: 3, DOLocationID: 2, TripDistance: 1}},
+		{"Whitespace", " \n{ \"ride_id\" : 1 ,\t\"ride\" : { \"PULocationID\" : 1 , \"DOLocationID\" : 2 , \"trip_distance\" : -0 } }\r\n",
+			tripcast.Ride{ID: "1", PULocationID: 1, DOLocationID: 2}},
+	}
+	for _, tc := range ok {
+		t.Run("OK/"+tc.name, func(t *testing.T) {
+			got, err := serve.DecodeEvent([]byte(tc.in))
+			if err != nil {
+				t.Fatalf("got error %v, want none", err)
+			}
+			if got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+			if math.Signbit(got.TripDistance) {
+				t.Errorf("got trip_distance -0, want 0")
+			}
+		})
+	}
+
+	bad := []struct {
+		name, in, field, msg string
+	}{
+		{"ErrSyntax", `{"ride_id": 1,`, "", "invalid JSON"},
+		{"ErrSyntaxTrailing", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":1} x`, "", "invalid JSON"},
+		{"ErrSyntaxTrailingComma", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":1,}`, "", "invalid JSON"},
+		{"ErrSyntaxLeadingZero", `{"ride_id":01,"PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "", "invalid JSON"},
+		{"ErrSyntaxControlChar", "{\"ride_id\":\"a\tb\",\"PULocationID\":1,\"DOLocationID\":2,\"trip_distance\":1}", "", "invalid JSON"},
+		{"ErrSyntaxBadEscape", `{"ride_id":"a\qb","PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "", "invalid JSON"},
+		{"ErrNotObject", `[1,2]`, "", "invalid JSON"},
+		{"ErrEmpty", ``, "", "invalid JSON"},
+		{"ErrTooDeep", `{"x":` + string(bytes.Repeat([]byte("["), 100)) + string(bytes.Repeat([]byte("]"), 100)) + `}`, "", "nested deeper"},
+		{"ErrNaNInUnknownKey", `{"ride_id":1,"fare":NaN,"PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "", "invalid JSON: NaN is not a JSON value"},
+		{"ErrInfinityInIgnoredObject", `{"ride_id":1,"x":{"y":-Infinity},"PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "", "invalid JSON: -Infinity"},
+		{"ErrNaNInNestedUnknownKey", `{"ride_id":1,"ride":{"fare":NaN,"PULocationID":1,"DOLocationID":2,"trip_distance":1}}`, "", "invalid JSON"},
+		{"ErrMissingID", `{"PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "ride_id", "missing"},
+		{"ErrEmptyID", `{"ride_id":"","PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "ride_id", "must not be empty"},
+		{"ErrIDType", `{"ride_id":true,"PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "ride_id", "must be a string or a number, got a boolean"},
+		{"ErrIDNull", `{"ride_id":null,"PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "ride_id", "got null"},
+		{"ErrIDLong", `{"ride_id":"` + string(bytes.Repeat([]byte("x"), 129)) + `","PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "ride_id", "at most 128 bytes"},
+		{"ErrIDBadUTF8", "{\"ride_id\":\"\xff\",\"PULocationID\":1,\"DOLocationID\":2,\"trip_distance\":1}", "ride_id", "UTF-8"},
+		{"ErrMissingPU", `{"ride_id":1,"DOLocationID":2,"trip_distance":1}`, "PULocationID", "missing"},
+		{"ErrMissingNestedDO", `{"ride_id":1,"ride":{"PULocationID":2,"trip_distance":1}}`, "ride.DOLocationID", "missing"},
+		{"ErrMissingDistance", `{"ride_id":1,"PULocationID":1,"DOLocationID":2}`, "trip_distance", "missing"},
+		{"ErrFlatFieldsNotUsedWhenNested", `{"ride_id":1,"ride":{},"PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "ride.PULocationID", "missing"},
+		{"ErrRideNotObject", `{"ride_id":1,"ride":[1]}`, "ride", "must be an object, got an array"},
+		{"ErrWrongType", `{"ride_id":1,"PULocationID":"abc","DOLocationID":2,"trip_distance":1}`, "PULocationID", "must be a number, got a string"},
+		{"ErrNumericString", `{"ride_id":1,"PULocationID":1,"DOLocationID":"2","trip_distance":1}`, "DOLocationID", "must be a number, got a string"},
+		{"ErrNullDistance", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":null}`, "trip_distance", "must be a number, got null"},
+		{"ErrBareNaN", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":NaN}`, "trip_distance", "must be a finite number, got NaN"},
+		{"ErrBareInfinity", `{"ride_id":1,"ride":{"PULocationID":1,"DOLocationID":2,"trip_distance":Infinity}}`, "ride.trip_distance", "must be a finite number, got Infinity"},
+		{"ErrBareMinusInfinity", `{"ride_id":1,"PULocationID":-Infinity,"DOLocationID":2,"trip_distance":1}`, "PULocationID", "must be a finite number, got -Infinity"},
+		{"ErrStringNaN", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":"NaN"}`, "trip_distance", `must be a finite number, got string "NaN"`},
+		{"ErrStringInf", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":"inf"}`, "trip_distance", `must be a finite number, got string "inf"`},
+		{"ErrOverflow", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":1e999}`, "trip_distance", "out of range"},
+		{"ErrNegativeDistance", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":-0.1}`, "trip_distance", "must be between 0 and 500 miles, got -0.1"},
+		{"ErrLongDistance", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":500.01}`, "trip_distance", "must be between 0 and 500 miles, got 500.01"},
+		{"ErrZoneZero", `{"ride_id":1,"PULocationID":0,"DOLocationID":2,"trip_distance":1}`, "PULocationID", "between 1 and 265, got 0"},
+		{"ErrZone266", `{"ride_id":1,"PULocationID":1,"DOLocationID":266,"trip_distance":1}`, "DOLocationID", "between 1 and 265, got 266"},
+		{"ErrZoneFraction", `{"ride_id":1,"PULocationID":130.5,"DOLocationID":2,"trip_distance":1}`, "PULocationID", "must be an integer taxi zone, got 130.5"},
+		{"ErrPickupFormat", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":1,"pickup_datetime":"01/02/2021 10:00"}`, "pickup_datetime", "must be a time"},
+		{"ErrPickupDate", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":1,"pickup_datetime":"2021-02-30 10:00:00"}`, "pickup_datetime", "must be a time"},
+		{"ErrPickupType", `{"ride_id":1,"ride":{"PULocationID":1,"DOLocationID":2,"trip_distance":1,"pickup_datetime":1612137600}}`, "ride.pickup_datetime", "must be a time string, got a number"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := serve.DecodeEvent([]byte(tc.in))
+			if err == nil {
+				t.Fatalf("got %+v, want an error", r)
+			}
+			if code := tripcast.ErrorCode(err); code != tripcast.EINVALID {
+				t.Errorf("got code %q, want %q (%v)", code, tripcast.EINVALID, err)
+			}
+			if f := tripcast.ErrorField(err); f != tc.field {
+				t.Errorf("got field %q, want %q (%v)", f, tc.field, err)
+			}
+			if !bytes.Contains([]byte(tripcast.ErrorMessage(err)), []byte(tc.msg)) {
+				t.Errorf("got message %q, want it to contain %q", tripcast.ErrorMessage(err), tc.msg)
+			}
+		})
+	}
+}
+
+// TestDecodeEventRealRides encodes every ride of a real TLC month in both
+// wire formats with encoding/json (as producers do) and decodes it back.
+// Rides the validation must refuse (a distance over 500 miles in the raw
+// data) are checked to be refused with the right field.
+func TestDecodeEventRealRides(t *testing.T) {
+	trips := realTrips(t)
+	var refused int
+	for i := 0; i < trips.Len(); i++ {
+		want := tripcast.Ride{ID: strconv.Itoa(i), PULocationID: int(trips.PULocationID[i]), DOLocationID: int(trips.DOLocationID[i]),
+			TripDistance: trips.TripDistance[i], PickupTime: trips.PickupTime(i)}
+		feats := map[string]any{"PULocationID": want.PULocationID, "DOLocationID": want.DOLocationID, "trip_distance": want.TripDistance}
+		var ev map[string]any
+		if i%2 == 0 { // the course's nested format, numeric id, no pickup
+			ev = map[string]any{"ride_id": i, "ride": feats}
+			want.PickupTime = time.Time{}
+		} else { // the seed's flat format, string id, TLC time format
+			feats["ride_id"] = want.ID
+			feats["pickup_datetime"] = want.PickupTime.Format("2006-01-02 15:04:05")
+			ev = feats
+		}
+		data, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := serve.DecodeEvent(data)
+		if want.TripDistance > serve.MaxTripDistance || want.PULocationID < 1 || want.PULocationID > 265 || want.DOLocationID < 1 || want.DOLocationID > 265 {
+			refused++
+			if err == nil {
+				t.Fatalf("ride %d %s: got %+v, want an error", i, data, got)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("ride %d %s: got error %v", i, data, err)
+		}
+		if got != want {
+			t.Fatalf("ride %d %s: got %+v, want %+v", i, data, got, want)
+		}
+	}
+	t.Logf("%d rides decoded, %d refused", trips.Len()-refused, refused)
+}
+
+func TestSplitArray(t *testing.T) {
+	t.Run("OK", func(t *testing.T) {
+		got, err := serve.SplitArray([]byte(` [ {"a":[1,2]} , 3,"x" ,null] `))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{`{"a":[1,2]}`, `3`, `"x"`, `null`}
+		if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	})
+	t.Run("OKEmpty", func(t *testing.T) {
+		got, err := serve.SplitArray([]byte(`[]`))
+		if err != nil || len(got) != 0 {
+			t.Errorf("got %q, %v, want none", got, err)
+		}
+	})
+	for name, in := range map[string]string{"ErrObject": `{}`, "ErrUnclosed": `[1,2`, "ErrTrailing": `[1] [2]`, "ErrNaN": `[NaN]`} {
+		t.Run(name, func(t *testing.T) {
+			if got, err := serve.SplitArray([]byte(in)); tripcast.ErrorCode(err) != tripcast.EINVALID {
+				t.Errorf("got %q, %v, want an invalid error", got, err)
+			}
+		})
+	}
+}
+
+func TestSplitLines(t *testing.T) {
+	got := serve.SplitLines([]byte("{\"a\":1}\r\n\n  \n{\"b\":2}"))
+	want := []string{"{\"a\":1}\r", "{\"b\":2}"}
+	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// reference decodes an event with encoding/json, the slow obvious way, for
+// FuzzDecodeEvent to compare against.
+func reference(data []byte) (tripcast.Ride, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var top map[string]any
+	if err := dec.Decode(&top); err != nil || dec.More() {
+		return tripcast.Ride{}, false
+	}
+	var r tripcast.Ride
+	switch id := top["ride_id"].(type) {
+	case string:
+		r.ID = id
+	case json.Number:
+		if bytes.ContainsAny([]byte(id), ".eE") {
+			x, err := id.Float64()
+			if err != nil {
+				return r, false
+			}
+			r.ID = strconv.FormatFloat(x, 'f', -1, 64)
+		} else {
+			r.ID = string(id)
+		}
+	default:
+		return r, false
+	}
+	if r.ID == "" || len(r.ID) > serve.MaxRideIDLen {
+		return r, false
+	}
+	feats := top
+	if ride, ok := top["ride"]; ok {
+		if feats, ok = ride.(map[string]any); !ok {
+			return r, false
+		}
+	}
+	num := func(k string) (float64, bool) {
+		n, ok := feats[k].(json.Number)
+		if !ok {
+			return 0, false
+		}
+		x, err := n.Float64()
+		return x, err == nil
+	}
+	pu, ok1 := num("PULocationID")
+	do, ok2 := num("DOLocationID")
+	d, ok3 := num("trip_distance")
+	if !ok1 || !ok2 || !ok3 || pu != math.Trunc(pu) || do != math.Trunc(do) || pu < 1 || pu > 265 || do < 1 || do > 265 || d < 0 || d > 500 {
+		return r, false
+	}
+	r.PULocationID, r.DOLocationID, r.TripDistance = int(pu), int(do), d+0
+	switch p := feats["pickup_datetime"].(type) {
+	case nil:
+	case string:
+		t, err := serve.ParseTime(p)
+		if err != nil {
+			return r, false
+		}
+		r.PickupTime = t
+	default:
+		return r, false
+	}
+	return r, true
+}
+
+// FuzzDecodeEvent checks the hand-written scanner against encoding/json: it
+// never accepts what json.Valid refuses, and it decodes exactly what the
+// reference decodes.
+func FuzzDecodeEvent(f *testing.F) {
+	for _, s := range []string{
+		`{"ride_id": 256, "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}`,
+		`{"ride_id": "a", "PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66, "pickup_datetime": "2021-01-01 00:15:56"}`,
+		`{"ride_id": 1e2, "x": [{"y": "\u00e9"}], "PULocationID": 1.0, "DOLocationID": 265, "trip_distance": 0}`,
+		`{"ride_id":"\"","ride":{"PULocationID":NaN}}`,
+		`{"ride_id":1,"x":NaN,"PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
+		`{"ride_id":1,"x":[NaN],"y":{"z":Infinity},"PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := serve.DecodeEvent(data)
+		if err == nil && !json.Valid(data) {
+			t.Fatalf("%q: got %+v, want an error: not valid JSON", data, got)
+		}
+		want, ok := reference(data)
+		if !utf8Valid(want.ID) {
+			ok = false
+		}
+		if ok != (err == nil) {
+			t.Fatalf("%q: got %+v, %v; reference ok=%v %+v", data, got, err, ok, want)
+		}
+		if ok && got != want {
+			t.Fatalf("%q: got %+v, want %+v", data, got, want)
+		}
+	})
+}
+
+func utf8Valid(s string) bool { return bytes.Equal([]byte(s), bytes.ToValidUTF8([]byte(s), nil)) }
+
+var benchEvents = [][]byte{
+	[]byte(`{"ride_id": 256, "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}`),
+	[]byte(`{"ride_id": "8f1c2a", "PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66, "pickup_datetime": "2021-01-01 00:15:56"}`),
+}
+
+func BenchmarkDecodeEvent(b *testing.B) {
+	for i, ev := range benchEvents {
+		b.Run([]string{"Nested", "FlatPickup"}[i], func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(ev)))
+			for b.Loop() {
+				if _, err := serve.DecodeEvent(ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkDecodeEventStdlib is the encoding/json way DecodeEvent replaces
+// (unmarshal into raw fields, then parse them), for comparison.
+func BenchmarkDecodeEventStdlib(b *testing.B) {
+	type feats struct {
+		PU     json.RawMessage `json:"PULocationID"`
+		DO     json.RawMessage `json:"DOLocationID"`
+		Dist   json.RawMessage `json:"trip_distance"`
+		Pickup json.RawMessage `json:"pickup_datetime"`
+	}
+	type event struct {
+		ID   json.RawMessage `json:"ride_id"`
+		Ride *feats          `json:"ride"`
+		feats
+	}
+	for i, ev := range benchEvents {
+		b.Run([]string{"Nested", "FlatPickup"}[i], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var e event
+				if err := json.Unmarshal(ev, &e); err != nil {
+					b.Fatal(err)
+				}
+				f := &e.feats
+				if e.Ride != nil {
+					f = e.Ride
+				}
+				var pu, do int
+				var d float64
+				var p string
+				if json.Unmarshal(f.PU, &pu) != nil || json.Unmarshal(f.DO, &do) != nil || json.Unmarshal(f.Dist, &d) != nil {
+					b.Fatal("bad")
+				}
+				if f.Pickup != nil {
+					if json.Unmarshal(f.Pickup, &p) != nil {
+						b.Fatal("bad")
+					}
+					if _, err := serve.ParseTime(p); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

@@ -71,3 +71,30 @@ func Version() (version, revision string) {
 	}
 	return version, revision
 }
+
+// Select returns a new batch holding the trips at positions idx, in that
+// order. Columns that are nil in t stay nil.
+func (t *Trips) Select(idx []int) *Trips {
+	return &Trips{
+		Pickup:         pick(t.Pickup, idx),
+		Dropoff:        pick(t.Dropoff, idx),
+		PULocationID:   pick(t.PULocationID, idx),
+		DOLocationID:   pick(t.DOLocationID, idx),
+		TripDistance:   pick(t.TripDistance, idx),
+		PassengerCount: pick(t.PassengerCount, idx),
+		FareAmount:     pick(t.FareAmount, idx),
+		TotalAmount:    pick(t.TotalAmount, idx),
+		Duration:       pick(t.Duration, idx),
+	}
+}
+
+func pick[T any](src []T, idx []int) []T {
+	if src == nil {
+		return nil
+	}
+	out := make([]T, len(idx))
+	for j, i := range idx {
+		out[j] = src[i]
+	}
+	return out
+}

@@ -19,8 +19,8 @@ import (
 // config file and its flag name (with "_" read as "-").
 type Config struct {
 	DataDir   string `json:"data_dir" env:"TRIPCAST_DATA_DIR" help:"folder that holds everything the embedded defaults write"`
-	Blob      string `json:"blob" env:"TRIPCAST_BLOB" help:"object store URL: file:///path or s3://bucket?endpoint=...&region=..."`
-	DB        string `json:"db" env:"TRIPCAST_DB" help:"metadata database URL: sqlite:///path/file.db or postgres://..."`
+	Blob      string `json:"blob" env:"TRIPCAST_BLOB" help:"object store URL: file:///path (default file://<data-dir>/blobs) or s3://bucket?endpoint=...&region=..."`
+	DB        string `json:"db" env:"TRIPCAST_DB" help:"metadata database URL: sqlite:///path/file.db (default sqlite://<data-dir>/tripcast.db) or postgres://..."`
 	Stream    string `json:"stream" env:"TRIPCAST_STREAM" help:"ride event stream URL: embedded, nats://host:4222 or kinesis://stream?region=...&endpoint=..."`
 	Listen    string `json:"listen" env:"TRIPCAST_LISTEN" help:"HTTP listen address"`
 	ModelName string `json:"model_name" env:"TRIPCAST_MODEL_NAME" help:"registered model name"`

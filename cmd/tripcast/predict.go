@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"tripcast"
+	"tripcast/model"
+)
+
+// loadModel loads a model by reference: a model file on disk, or a version
+// number, "latest" or an alias of the registered model (its artifact's
+// sha256 verified).
+func (a *app) loadModel(ctx context.Context, ref string) (*model.Artifact, error) {
+	if ref == "" {
+		return nil, tripcast.FieldError("model", "required: a model file, a version number or an alias such as champion")
+	}
+	if st, err := os.Stat(ref); err == nil && !st.IsDir() {
+		return model.LoadFile(ref)
+	}
+	tr, err := a.tracker(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	b, v, err := tr.OpenVersionArtifact(ctx, a.cfg.ModelName, ref)
+	if err != nil {
+		return nil, fmt.Errorf("load model %s %s: %w", a.cfg.ModelName, ref, err)
+	}
+	art, err := model.Read(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("load model %s version %d: %w", a.cfg.ModelName, v.Version, err)
+	}
+	art.SetIdentity(a.cfg.ModelName, strconv.Itoa(v.Version))
+	return art, nil
+}
+
+func newPredictCmd(a *app) *cobra.Command {
+	var modelRef, input, output string
+	cmd := &cobra.Command{
+		Use:   "predict --model FILE|VERSION|ALIAS --input CSV [--output FILE]",
+		Short: "Predict trip durations for a CSV of model inputs",
+		Long: `Predict one duration per input row.
+
+The input CSV's header names the model's features (see tripcast models show);
+an empty cell is a missing value. The output is CSV with the header
+"prediction" and one value per input row. --model is a model file (tripcast's
+or one saved by XGBoost's save_model as JSON), or a version number, "latest"
+or an alias of the registered model.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			art, err := a.loadModel(ctx, modelRef)
+			if err != nil {
+				return err
+			}
+			if input == "" {
+				return tripcast.FieldError("input", "required: a CSV file (- for standard input)")
+			}
+			var in io.Reader = os.Stdin
+			if input != "-" {
+				f, err := os.Open(input)
+				if err != nil {
+					return fmt.Errorf("--input: %w", err)
+				}
+				defer f.Close()
+				in = f
+			}
+			if output == "" || output == "-" {
+				_, err := art.PredictCSV(in, a.out)
+				return err
+			}
+			return writeAtomic(output, func(w io.Writer) error {
+				_, err := art.PredictCSV(in, w)
+				return err
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&modelRef, "model", "champion", "model file, version number, latest or alias")
+	f.StringVar(&input, "input", "", "input CSV (- for standard input)")
+	f.StringVar(&output, "output", "", "output CSV (default standard output)")
+	return cmd
+}
+
+// writeAtomic writes a file through fn into a temporary file that is
+// renamed over path only when fn and the close succeed.
+func writeAtomic(path string, fn func(w io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	bw := bufio.NewWriter(tmp)
+	if err := fn(bw); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

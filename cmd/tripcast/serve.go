@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"tripcast"
+	"tripcast/consume"
+	"tripcast/httpapi"
+	"tripcast/predlog"
+	"tripcast/serve"
+)
+
+// serving is what every way of serving shares in one process: one metrics
+// registry, one predictor following the registry's champion, and one
+// prediction log.
+type serving struct {
+	reg     *prometheus.Registry
+	metrics *serve.Metrics
+	pred    *serve.Predictor
+	source  tripcast.ModelSource
+	plog    tripcast.PredictionLog
+}
+
+// serving builds the shared serving core (once per process).
+func (a *app) serving(ctx context.Context) (*serving, error) {
+	if a.srv != nil {
+		return a.srv, nil
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m, err := serve.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := a.tracker(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	store, err := a.blobStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pw := predlog.New(store, predlog.Options{Logger: a.log})
+	a.onClose(pw.Close) // runs before the store's closer: closers run in reverse
+	s := &serving{
+		reg: reg, metrics: m,
+		pred:   serve.New(serve.Options{Logger: a.log, Metrics: m}),
+		source: consume.NewRegistrySource(tr, a.cfg.ModelName),
+		plog:   pw,
+	}
+	a.srv = s
+	return s, nil
+}
+
+// follow loads the champion now (when there is one) and keeps following it
+// in the background until ctx ends.
+func (s *serving) follow(ctx context.Context, a *app, every time.Duration) {
+	if _, err := s.pred.Refresh(ctx, s.source); err != nil {
+		a.log.Warn("no model loaded yet", "err", err)
+	}
+	go func() {
+		if err := s.pred.Follow(ctx, s.source, every); err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error("following the champion stopped", "err", err)
+		}
+	}()
+}
+
+// httpServer starts the HTTP API on the listen setting; it stops when ctx
+// ends. The returned channel yields the server's error.
+func (s *serving) httpServer(ctx context.Context, a *app) (*httpapi.Server, <-chan error, error) {
+	srv, err := httpapi.New(httpapi.Config{Listen: a.cfg.Listen, PredictionLog: s.plog}, s.pred, a.log, s.reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	errc := make(chan error, 1)
+	go func() {
+		err := srv.ListenAndServe()
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		errc <- err
+	}()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	return srv, errc, nil
+}
+
+func newServeCmd(a *app) *cobra.Command {
+	var every time.Duration
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the champion model over HTTP (stateless: run as many as you like)",
+		Long: `Serve predictions over HTTP on --listen (default 127.0.0.1:8080):
+POST /v1/predict, POST /v1/predict/batch, GET /v1/models/champion, /healthz,
+/readyz, /metrics. The server follows the registry's champion alias and swaps
+models atomically; every prediction goes to the prediction log.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			s, err := a.serving(ctx)
+			if err != nil {
+				return err
+			}
+			s.follow(ctx, a, every)
+			_, errc, err := s.httpServer(ctx, a)
+			if err != nil {
+				return err
+			}
+			a.log.Info("serving", "listen", a.cfg.Listen, "model", a.cfg.ModelName)
+			if err := <-errc; err != nil {
+				return fmt.Errorf("http server: %w", err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&every, "follow-every", 2*time.Second, "how often to check the champion alias")
+	return cmd
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"tripcast/internal/testdata"
+)
+
+// freeAddr returns a loopback address with a port free at the time of the
+// call.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startCmd runs the command tree with args in the background until the test
+// ends; it returns a channel with its error.
+func startCmd(t *testing.T, args ...string) <-chan error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut bytes.Buffer
+	root := newRootCmd(&out, &errOut)
+	root.SetArgs(args)
+	errc := make(chan error, 1)
+	go func() { errc <- root.ExecuteContext(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Errorf("tripcast %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("tripcast %s did not stop", strings.Join(args, " "))
+		}
+	})
+	return errc
+}
+
+// waitReady polls url until it answers 200.
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready in 30 s", url)
+}
+
+func postJSON(t *testing.T, url, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	return resp.StatusCode, m
+}
+
+func TestServe(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"--data-dir", dir, "--log-level", "warn"}
+	mustRun := func(args ...string) string {
+		out, err := runCmd(t, append(args, base...)...)
+		if err != nil {
+			t.Fatalf("tripcast %s: %v", strings.Join(args, " "), err)
+		}
+		return out
+	}
+	mustRun("ingest", "--rule", "course", "--from", testdata.Green(t, "2021-01"), "--from", testdata.Green(t, "2021-02"))
+	addr := freeAddr(t)
+	startCmd(t, append([]string{"serve", "--listen", addr, "--follow-every", "100ms"}, base...)...)
+
+	// No model yet: not ready, predictions refused with 503.
+	time.Sleep(200 * time.Millisecond)
+	if code, m := postJSON(t, "http://"+addr+"/v1/predict", `{"ride_id": 1, "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}`); code != 503 {
+		t.Fatalf("before a model: got %d %v, want 503", code, m)
+	}
+	mustRun("train", "--train", "2021-01", "--valid", "2021-02", "--promote-if-better", "--param", "num_boost_round=10", "--param", "max_depth=4")
+	waitReady(t, "http://"+addr+"/readyz")
+
+	code, m := postJSON(t, "http://"+addr+"/v1/predict", `{"ride_id": 256, "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}`)
+	pred, _ := m["prediction"].(map[string]any)
+	if code != 200 || m["version"] != "1" || m["model"] != "ride_duration_prediction_model" || pred["ride_id"] != "256" || pred["ride_duration"].(float64) <= 0 {
+		t.Fatalf("got %d %v", code, m)
+	}
+	code, m = postJSON(t, "http://"+addr+"/v1/predict", `{"ride_id": 256, "ride": {"PULocationID": 999, "DOLocationID": 205, "trip_distance": 3.66}}`)
+	if code != 400 || m["field"] != "ride.PULocationID" {
+		t.Fatalf("bad zone: got %d %v, want 400 naming ride.PULocationID", code, m)
+	}
+
+	// A better model is promoted: the server swaps to it.
+	mustRun("train", "--train", "2021-01", "--valid", "2021-02", "--promote-if-better", "--param", "num_boost_round=30", "--param", "max_depth=6", "--param", "eta=0.3")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, m = postJSON(t, "http://"+addr+"/v1/predict", `{"ride_id": "x", "PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}`)
+		if m["version"] == "2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still serving %v 10 s after version 2 became champion", m["version"])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "tripcast_http_requests_total") {
+		t.Fatalf("metrics lack tripcast_http_requests_total")
+	}
+}

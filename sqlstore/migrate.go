@@ -123,6 +123,25 @@ var migrations = []string{
 		updated_at BIGINT NOT NULL,
 		PRIMARY KEY (consumer, stream, shard)
 	)`,
+	// 2: the prediction log (one row per ride and model version: a
+	// redelivered event never adds a second row).
+	`CREATE TABLE predictions (
+		id {{ID}},
+		ride_id TEXT NOT NULL,
+		model TEXT NOT NULL,
+		version TEXT NOT NULL,
+		pu_location_id INTEGER NOT NULL,
+		do_location_id INTEGER NOT NULL,
+		trip_distance DOUBLE PRECISION NOT NULL,
+		pickup_at BIGINT,
+		prediction DOUBLE PRECISION NOT NULL,
+		received_at BIGINT NOT NULL,
+		predicted_at BIGINT NOT NULL,
+		latency_us BIGINT NOT NULL,
+		source TEXT NOT NULL,
+		UNIQUE (ride_id, model, version)
+	);
+	CREATE INDEX predictions_predicted_at ON predictions(predicted_at)`,
 }
 
 // migrate applies the migrations the database lacks, in one transaction

@@ -13,6 +13,7 @@ import (
 	"tripcast/blob"
 	"tripcast/config"
 	"tripcast/sqlstore"
+	"tripcast/stream"
 )
 
 // This file is the one registry of backends: each setting that names an
@@ -110,4 +111,67 @@ func (a *app) store(ctx context.Context) (*sqlstore.DB, error) {
 		return db.Close()
 	})
 	return db, nil
+}
+
+// streamOptions tune how openStream opens the stream setting.
+type streamOptions struct {
+	// natsListen, for the embedded server, is an address on which it also
+	// accepts external clients ("" opens no port).
+	natsListen string
+	// batch is the largest batch a NATS consumer handles (0: default).
+	batch int
+}
+
+// streamBackends opens the ride event stream named by the stream setting:
+// "embedded" (NATS JetStream inside the process, stored in <data_dir>/nats),
+// nats://host:4222[,nats://…] or kinesis://?region=…&endpoint=….
+var streamBackends = map[string]func(ctx context.Context, a *app, raw string, o streamOptions) (tripcast.Stream, error){
+	"embedded": func(ctx context.Context, a *app, _ string, o streamOptions) (tripcast.Stream, error) {
+		return stream.OpenEmbedded(ctx, filepath.Join(a.cfg.DataDir, "nats"), o.natsListen,
+			stream.NATSOptions{Logger: a.log, BatchSize: o.batch})
+	},
+	"nats": func(ctx context.Context, a *app, raw string, o streamOptions) (tripcast.Stream, error) {
+		return stream.OpenNATS(ctx, raw, stream.NATSOptions{Logger: a.log, BatchSize: o.batch})
+	},
+	"kinesis": func(ctx context.Context, a *app, raw string, _ streamOptions) (tripcast.Stream, error) {
+		db, err := a.store(ctx) // shard checkpoints
+		if err != nil {
+			return nil, err
+		}
+		return stream.OpenKinesis(ctx, raw, db, a.log)
+	},
+}
+
+// stream opens the ride event stream named by the stream setting; it is
+// closed when the command ends. Each call opens a new one: call it once per
+// command (an embedded server's files can be opened by one server at a
+// time).
+func (a *app) stream(ctx context.Context) (tripcast.Stream, error) {
+	return a.openStream(ctx, streamOptions{})
+}
+
+// openStream is stream with options.
+func (a *app) openStream(ctx context.Context, o streamOptions) (tripcast.Stream, error) {
+	scheme := a.cfg.Stream
+	if scheme != "embedded" {
+		u, err := url.Parse(a.cfg.Stream)
+		if err != nil {
+			return nil, tripcast.FieldError("stream", "%q is not a URL: %v", config.Mask(a.cfg.Stream), err)
+		}
+		scheme = u.Scheme
+	}
+	open, ok := streamBackends[scheme]
+	if !ok {
+		return nil, tripcast.FieldError("stream", "unknown scheme %q in %q (known: %s)", scheme, config.Mask(a.cfg.Stream),
+			strings.Replace(schemes(streamBackends), "embedded://", "embedded", 1))
+	}
+	if o.natsListen != "" && scheme != "embedded" {
+		return nil, tripcast.FieldError("nats-listen", "only applies to the embedded stream, not %s", config.Mask(a.cfg.Stream))
+	}
+	s, err := open(ctx, a, a.cfg.Stream, o)
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s: %w", config.Mask(a.cfg.Stream), err)
+	}
+	a.onClose(s.Close)
+	return s, nil
 }

@@ -55,6 +55,7 @@ type app struct {
 	closers []func() error
 
 	blob tripcast.BlobStore
+	srv  *serving
 	db   *sqlstore.DB // metadata database, opened by a.store
 }
 
@@ -76,8 +77,9 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 	root.CompletionOptions.DisableDefaultCmd = true
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.cfgFile, "config", "", "JSON config file (env TRIPCAST_CONFIG)")
+	def := config.Default()
 	for _, f := range config.Fields() {
-		pf.String(f.Flag, "", f.Help+" (env "+f.Env+")")
+		pf.String(f.Flag, def.Get(f.Key), f.Help+" (env "+f.Env+")")
 	}
 	root.AddCommand(
 		newConfigCmd(a),
@@ -85,8 +87,12 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 		newTrainCmd(a),
 		newTuneCmd(a),
 		newPredictCmd(a),
+		newBatchCmd(a),
+		newServeCmd(a),
 		newRunsCmd(a),
 		newModelsCmd(a),
+		newConsumeCmd(a),
+		newCheckCmd(a),
 		// one line per command group, in help order
 	)
 	return root

@@ -1,0 +1,270 @@
+// Command stream_e2e measures tripcast's stream serving end to end through
+// embedded NATS JetStream, in one process, with the real code: a producer
+// publishes real TLC rides to ride_events, the consume package predicts
+// them with a real gbdt model, logs every prediction (SQL and parquet,
+// flushed before the ack) and publishes it to ride_predictions, and a sink
+// consumer reads the predictions. It prints events/s (all events, from the
+// first publish to the last prediction read) and the latency per event
+// (from its publish to its prediction read by the sink) at p50/p99/max.
+//
+// Usage (from the repository root):
+//
+//	go run ./bench/stream_e2e -events 200000              # as fast as possible
+//	go run ./bench/stream_e2e -events 200000 -rate 50000  # open loop at 50,000 events/s
+//	go run ./bench/stream_e2e -db postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+//
+// Without -model it trains a small gbdt (10 rounds) on green 2021-01 first.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"tripcast"
+	"tripcast/blob"
+	"tripcast/consume"
+	"tripcast/model"
+	"tripcast/predlog"
+	"tripcast/serve"
+	"tripcast/sqlstore"
+	"tripcast/stream"
+	"tripcast/tlc"
+	"tripcast/train"
+)
+
+func main() {
+	var (
+		events    = flag.Int("events", 200000, "events to publish")
+		rate      = flag.Int("rate", 0, "events/s to publish at (open loop); 0: as fast as possible")
+		batch     = flag.Int("batch", 1000, "largest batch a consumer handles")
+		pubBatch  = flag.Int("pub-batch", 1000, "events per producer PublishBatch (at most)")
+		workers   = flag.Int("workers", 1, "consumer handler loops")
+		dbURL     = flag.String("db", "", "metadata database URL (default: SQLite in a temp dir)")
+		noParquet = flag.Bool("no-parquet", false, "log to SQL only (no parquet files)")
+		modelFile = flag.String("model", "", "model file (default: train one on -tlc)")
+		tlcFile   = flag.String("tlc", "../shared/data/tlc/green_tripdata_2021-01.parquet", "TLC month: rides to replay, and training data")
+		verbose   = flag.Bool("v", false, "log warnings")
+	)
+	flag.Parse()
+	if err := run(*events, *rate, *batch, *pubBatch, *workers, *dbURL, *noParquet, *modelFile, *tlcFile, *verbose); err != nil {
+		fmt.Fprintln(os.Stderr, "stream_e2e:", err)
+		os.Exit(1)
+	}
+}
+
+func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet bool, modelFile, tlcFile string, verbose bool) error {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	if verbose {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	trips, _, err := tlc.LoadFile(tlcFile, tlc.RuleCourse)
+	if err != nil {
+		return err
+	}
+	var art *model.Artifact
+	if modelFile != "" {
+		if art, err = model.LoadFile(modelFile); err != nil {
+			return err
+		}
+	} else {
+		t0 := time.Now()
+		res, err := train.Fit(ctx, trips, nil, train.Options{Params: map[string]string{"num_boost_round": "10", "max_depth": "4"}})
+		if err != nil {
+			return err
+		}
+		art = res.Artifact
+		fmt.Printf("trained a 10-round gbdt on %d trips in %v\n", trips.Len(), time.Since(t0).Round(time.Millisecond))
+	}
+	art.SetIdentity(tripcast.DefaultModelName, "1")
+
+	dir, err := os.MkdirTemp("", "stream_e2e")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	s, err := stream.OpenEmbedded(ctx, filepath.Join(dir, "nats"), "", stream.NATSOptions{Logger: log, BatchSize: batch})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if dbURL == "" {
+		dbURL = "sqlite://" + filepath.ToSlash(filepath.Join(dir, "tripcast.db"))
+	}
+	db, err := sqlstore.Open(ctx, dbURL, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var plog tripcast.PredictionLog = db.PredictionLog()
+	var parquet *predlog.Writer
+	if !noParquet {
+		blobs, err := blob.NewFile(filepath.Join(dir, "blobs"))
+		if err != nil {
+			return err
+		}
+		parquet = predlog.New(blobs, predlog.Options{Logger: log})
+		plog = predlog.Multi(plog, parquet)
+	}
+	p := serve.New(serve.Options{Logger: log})
+	p.Swap(art)
+	// Unique stream names: a reused PostgreSQL database keeps old rides.
+	x := strconv.FormatInt(time.Now().UnixNano(), 36)
+	in, out := "ride_events", "ride_predictions"
+	c, err := consume.New(consume.Config{Input: in, Output: out, DeadLetter: "ride_events_dlq", Workers: workers, Logger: log}, s, p, plog)
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{in, out} {
+		if err := s.EnsureStream(ctx, name); err != nil {
+			return err
+		}
+	}
+
+	// Events: real rides, each carrying its publish time (ignored by the
+	// decoder); sentAt keeps it too, by index, for the sink.
+	data := make([][]byte, n)
+	for i := range data {
+		j := i % trips.Len()
+		data[i] = fmt.Appendf(nil, `{"ride_id": "%s-%d", "ride": {"PULocationID": %d, "DOLocationID": %d, "trip_distance": %v}, "published_at_ns": `,
+			x, i, trips.PULocationID[j], trips.DOLocationID[j], trips.TripDistance[j])
+	}
+	sentAt := make([]atomic.Int64, n)
+	latencies := make([]time.Duration, n)
+	var got atomic.Int64
+	var last atomic.Int64
+	allIn := make(chan struct{})
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := c.Run(runCtx); err != nil {
+			fmt.Fprintln(os.Stderr, "consumer:", err)
+		}
+	}()
+	prefix := len(x) + 1
+	go func() {
+		defer wg.Done()
+		_ = s.Consume(runCtx, out, "sink", func(_ context.Context, b []tripcast.Message) error {
+			now := time.Now().UnixNano()
+			for _, m := range b {
+				pr, err := serve.ParsePrediction(m.Data)
+				if err != nil {
+					return err
+				}
+				i, err := strconv.Atoi(pr.RideID[prefix:])
+				if err != nil || i >= n {
+					return fmt.Errorf("unexpected ride %q", pr.RideID)
+				}
+				latencies[i] = time.Duration(now - sentAt[i].Load())
+			}
+			last.Store(now)
+			if got.Add(int64(len(b))) == int64(n) {
+				close(allIn)
+			}
+			return nil
+		})
+	}()
+
+	// Let the consumer start (it waits for nothing: the model is loaded).
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	cpu0 := cpuTime()
+	msgs := make([]tripcast.Message, 0, pubBatch)
+	var arena []byte
+	var tick time.Duration
+	per := pubBatch
+	if rate > 0 {
+		tick = 5 * time.Millisecond
+		per = max(1, rate*int(tick)/int(time.Second))
+	}
+	for i := 0; i < n; {
+		if rate > 0 {
+			// Open loop: batch k is due at start + k*tick.
+			due := start.Add(time.Duration(i/per) * tick)
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		msgs = msgs[:0]
+		arena = arena[:0]
+		now := time.Now().UnixNano()
+		end := min(i+per, n)
+		for j := i; j < end; j++ {
+			sentAt[j].Store(now)
+			arena = append(arena, data[j]...)
+			arena = strconv.AppendInt(arena, now, 10)
+			arena = append(arena, '}')
+		}
+		off := 0
+		for j := i; j < end; j++ {
+			l := len(data[j]) + len(strconv.AppendInt(nil, now, 10)) + 1
+			msgs = append(msgs, tripcast.Message{Key: strconv.Itoa(j), Data: arena[off : off+l : off+l]})
+			off += l
+		}
+		if err := s.PublishBatch(ctx, in, msgs); err != nil {
+			return err
+		}
+		i += len(msgs)
+	}
+	pubDone := time.Since(start)
+	select {
+	case <-allIn:
+	case <-time.After(5 * time.Minute):
+		return fmt.Errorf("timed out: %d of %d predictions read", got.Load(), n)
+	}
+	elapsed := time.Duration(last.Load() - start.UnixNano())
+	cpu := cpuTime() - cpu0
+	cancel()
+	wg.Wait()
+	if parquet != nil {
+		if err := parquet.Close(); err != nil {
+			return err
+		}
+	}
+	logged, err := db.CountPredictions(ctx, sqlstore.PredictionFilter{})
+	if err != nil {
+		return err
+	}
+	slices.Sort(latencies)
+	pct := func(q float64) time.Duration { return latencies[min(n-1, int(q*float64(n)))] }
+	st := c.Stats()
+	mode := "as fast as possible"
+	if rate > 0 {
+		mode = fmt.Sprintf("open loop at %d events/s", rate)
+	}
+	fmt.Printf("stream_e2e: %d events through embedded NATS, %s, consumer batch %d, workers %d, log %s%s\n",
+		n, mode, batch, workers, db.Engine(), map[bool]string{true: "", false: " + parquet"}[noParquet])
+	fmt.Printf("  published in %v (%.0f events/s)\n", pubDone.Round(time.Millisecond), float64(n)/pubDone.Seconds())
+	fmt.Printf("  end to end:  %.0f events/s (%v for all), %.1f CPU-µs/event\n", float64(n)/elapsed.Seconds(), elapsed.Round(time.Millisecond),
+		float64(cpu.Microseconds())/float64(n))
+	fmt.Printf("  latency publish → prediction read: p50 %v  p90 %v  p99 %v  max %v\n",
+		pct(0.50).Round(10*time.Microsecond), pct(0.90).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), latencies[n-1].Round(10*time.Microsecond))
+	fmt.Printf("  consumer: received %d, predicted %d, dead-lettered %d, batches %d (%.0f events/batch); SQL log %d rows\n",
+		st.Received, st.Predicted, st.DeadLettered, st.Batches, float64(st.Received)/float64(max(1, st.Batches)), logged)
+	if logged != int64(n) {
+		return fmt.Errorf("SQL log holds %d predictions, want %d", logged, n)
+	}
+	return nil
+}
+
+// cpuTime returns the process's user+system CPU time: the machine is
+// shared, so CPU per event is reported beside the wall-clock rate.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"tripcast/consume"
+	"tripcast/predlog"
+	"tripcast/serve"
+)
+
+func newConsumeCmd(a *app) *cobra.Command {
+	var (
+		cfg    consume.Config
+		listen string
+		batch  int
+		follow time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "consume [--input ride_events] [--output ride_predictions] [--dead-letter ride_events_dlq] [--consumer NAME]",
+		Short: "Predict the ride events of the stream, log and publish every prediction",
+		Long: `Consume ride events from the stream setting (embedded NATS by default,
+nats://host:4222 or kinesis://?region=...&endpoint=...) with the registry's
+champion model, following alias moves.
+
+Every prediction is written to the prediction log (the metadata database and
+parquet files under predictions/ in the blob store) and published to the
+output stream, keyed by ride_id; events that can never get a prediction go to
+the dead-letter stream with their reason and field. An event is acknowledged
+only after that, so a crash loses nothing and a redelivered event never
+duplicates a prediction. Stops on Ctrl-C and prints its counts.
+
+The embedded server opens no port unless --nats-listen is given (then other
+processes, such as tripcast check, can reach it with --stream nats://ADDR).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runConsume(cmd.Context(), cfg, streamOptions{natsListen: listen, batch: batch}, follow)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Input, "input", consume.DefaultInput, "stream of ride events")
+	f.StringVar(&cfg.Output, "output", consume.DefaultOutput, "stream predictions are published to")
+	f.StringVar(&cfg.DeadLetter, "dead-letter", consume.DefaultDeadLetter, "stream of events that got no prediction")
+	f.StringVar(&cfg.Consumer, "consumer", consume.DefaultConsumer, "durable consumer name (processes sharing it share the work on NATS)")
+	f.IntVar(&cfg.MaxDeliver, "max-deliver", consume.DefaultMaxDeliver, "deliveries of an event the model fails on before it is dead-lettered")
+	f.IntVar(&cfg.Workers, "workers", 1, "concurrent batch handlers (NATS)")
+	f.IntVar(&batch, "batch", 0, "largest batch per handler call on NATS (0: the engine's default, 1000)")
+	f.StringVar(&listen, "nats-listen", "", "embedded stream: also accept NATS clients on this address, e.g. 127.0.0.1:4222")
+	f.DurationVar(&follow, "follow", 5*time.Second, "how often the champion alias is checked for a new version")
+	return cmd
+}
+
+// runConsume wires the consumer: stream, champion model, prediction logs.
+func (a *app) runConsume(ctx context.Context, cfg consume.Config, so streamOptions, follow time.Duration) error {
+	s, err := a.openStream(ctx, so)
+	if err != nil {
+		return err
+	}
+	db, err := a.store(ctx)
+	if err != nil {
+		return err
+	}
+	tr, err := a.tracker(ctx, true)
+	if err != nil {
+		return err
+	}
+	blobs, err := a.blobStore(ctx)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	metrics, err := serve.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	p := serve.New(serve.Options{Logger: a.log, Metrics: metrics})
+	parquet := predlog.New(blobs, predlog.Options{Logger: a.log})
+	cfg.Registerer, cfg.Logger = reg, a.log
+	c, err := consume.New(cfg, s, p, predlog.Multi(db.PredictionLog(), parquet))
+	if err != nil {
+		parquet.Close()
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := p.Follow(ctx, consume.NewRegistrySource(tr, a.cfg.ModelName), follow); err != nil {
+			a.log.Error("follow the champion", "err", err)
+		}
+	}()
+	runErr := c.Run(ctx)
+	cancel()
+	wg.Wait()
+	closeErr := parquet.Close()
+	st := c.Stats()
+	fmt.Fprintf(a.out, "received %d, predicted %d, dead-lettered %d, redelivered %d, failed batches %d\n",
+		st.Received, st.Predicted, st.DeadLettered, st.Redelivered, st.Failures)
+	if runErr != nil {
+		return runErr
+	}
+	if closeErr != nil {
+		return fmt.Errorf("close the parquet prediction log: %w", closeErr)
+	}
+	return nil
+}

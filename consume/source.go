@@ -1,0 +1,74 @@
+package consume
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+
+	"tripcast"
+	"tripcast/model"
+	"tripcast/tracking"
+)
+
+// DefaultAlias is the alias serving follows.
+const DefaultAlias = "champion"
+
+// RegistrySource is a tripcast.ModelSource over the model registry: the
+// version an alias (champion by default) points at, loaded from the blob
+// store with its sha256 checked. Give it to serve.Predictor's Follow or
+// Refresh; every way of serving (HTTP, stream, Lambda) can share it.
+type RegistrySource struct {
+	Tracker *tracking.Tracker // registry and blob store (tracking.New with blobs)
+	Name    string            // registered model name; default tripcast.DefaultModelName
+	Alias   string            // alias to follow; default DefaultAlias
+}
+
+var _ tripcast.ModelSource = (*RegistrySource)(nil)
+
+// NewRegistrySource returns a source following the champion of model name.
+func NewRegistrySource(tr *tracking.Tracker, name string) *RegistrySource {
+	return &RegistrySource{Tracker: tr, Name: name}
+}
+
+func (s *RegistrySource) names() (string, string) {
+	name, alias := s.Name, s.Alias
+	if name == "" {
+		name = tripcast.DefaultModelName
+	}
+	if alias == "" {
+		alias = DefaultAlias
+	}
+	return name, alias
+}
+
+// Champion returns the version the alias points at: one registry read.
+// ENOTFOUND when the alias is not set.
+func (s *RegistrySource) Champion(ctx context.Context) (string, error) {
+	name, alias := s.names()
+	v, err := s.Tracker.CurrentAlias(ctx, name, alias)
+	if err != nil {
+		return "", fmt.Errorf("read alias %s of model %s: %w", alias, name, err)
+	}
+	if v == 0 {
+		return "", tripcast.Errorf(tripcast.ENOTFOUND, "model %s has no %s alias yet (train and promote a version)", name, alias)
+	}
+	return strconv.Itoa(v), nil
+}
+
+// Load loads version (a version number) from the registry, checking the
+// artifact's sha256 (ECONFLICT when it does not match, ENOTFOUND when the
+// version or its artifact is missing) and decoding it.
+func (s *RegistrySource) Load(ctx context.Context, version string) (tripcast.Model, error) {
+	name, _ := s.names()
+	b, v, err := s.Tracker.OpenVersionArtifact(ctx, name, version)
+	if err != nil {
+		return nil, fmt.Errorf("load model %s version %s: %w", name, version, err)
+	}
+	art, err := model.Read(bytes.NewReader(b))
+	if err != nil {
+		return nil, &tripcast.Error{Code: tripcast.EINVALID, Message: fmt.Sprintf("model %s version %d: artifact cannot be decoded", name, v.Version), Err: err}
+	}
+	art.SetIdentity(name, strconv.Itoa(v.Version))
+	return art, nil
+}

@@ -1,0 +1,309 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"tripcast"
+)
+
+// The prediction log table: one row per (ride_id, model, version). A stream
+// consumer that sees an event again (at-least-once delivery) inserts nothing
+// the second time, so the log never holds a duplicated prediction.
+
+// predictionCols are the inserted columns, in the order of predictionArgs.
+const predictionCols = `ride_id, model, version, pu_location_id, do_location_id, trip_distance, pickup_at,
+	prediction, received_at, predicted_at, latency_us, source`
+
+// predictionColCount is the number of columns in predictionCols.
+const predictionColCount = 12
+
+// predictionChunk is the number of rows per multi-row INSERT on SQLite:
+// 12 parameters each, well under its 32766 parameter limit.
+const predictionChunk = 1000
+
+// StoredPrediction is a prediction log row with its id: ids grow with
+// insertion order, so ReadPredictionsAfter can page through the log.
+type StoredPrediction struct {
+	ID int64
+	tripcast.PredictionRecord
+}
+
+// PredictionFilter selects prediction log rows; zero fields match all.
+type PredictionFilter struct {
+	RideID  string
+	Model   string
+	Version string
+	Source  string
+	Since   time.Time // predicted at or after
+	Until   time.Time // predicted before
+}
+
+// checkRecord returns an EINVALID error when rec cannot be logged.
+func checkRecord(i int, rec *tripcast.PredictionRecord) error {
+	switch {
+	case rec.RideID == "":
+		return tripcast.FieldError("ride_id", "record %d: empty", i)
+	case rec.Model == "":
+		return tripcast.FieldError("model", "record %d (ride %s): empty", i, rec.RideID)
+	case rec.Version == "":
+		return tripcast.FieldError("version", "record %d (ride %s): empty", i, rec.RideID)
+	}
+	return nil
+}
+
+// LogPredictions stores recs in one transaction and returns how many were
+// new: a record whose (ride_id, model, version) is already in the log is
+// skipped (INSERT … ON CONFLICT DO NOTHING), so logging a redelivered batch
+// again is harmless. PostgreSQL takes the batch as array parameters in one
+// statement; SQLite as multi-row INSERTs of up to 1,000 rows.
+func (db *DB) LogPredictions(ctx context.Context, recs []tripcast.PredictionRecord) (inserted int, err error) {
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	for i := range recs {
+		if err := checkRecord(i, &recs[i]); err != nil {
+			return 0, err
+		}
+	}
+	err = db.inTx(ctx, func(c conn) error {
+		inserted = 0
+		if c.d.arrays {
+			n, err := insertPredictionArrays(ctx, c, recs)
+			inserted = n
+			return err
+		}
+		args := make([]any, 0, min(len(recs), predictionChunk)*predictionColCount)
+		var full *sql.Stmt
+		for start := 0; start < len(recs); start += predictionChunk {
+			chunk := recs[start:min(start+predictionChunk, len(recs))]
+			args = args[:0]
+			for i := range chunk {
+				args = appendPredictionArgs(args, &chunk[i])
+			}
+			var res sql.Result
+			var err error
+			if len(chunk) < predictionChunk {
+				res, err = c.exec(ctx, predictionInsert(len(chunk)), args...)
+			} else {
+				if full == nil {
+					if full, err = c.tx.PrepareContext(ctx, c.d.rebind(predictionInsert(predictionChunk))); err != nil {
+						return err
+					}
+					defer full.Close()
+				}
+				res, err = full.ExecContext(ctx, args...)
+			}
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			inserted += int(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("log %d predictions: %w", len(recs), err)
+	}
+	return inserted, nil
+}
+
+// predictionInsert returns the multi-row INSERT of n predictions.
+func predictionInsert(n int) string {
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	var b strings.Builder
+	b.Grow(64 + len(predictionCols) + n*(len(row)+2) + 48)
+	b.WriteString("INSERT INTO predictions (")
+	b.WriteString(predictionCols)
+	b.WriteString(") VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	b.WriteString(" ON CONFLICT (ride_id, model, version) DO NOTHING")
+	return b.String()
+}
+
+// pickupMicros returns the stored pickup time: NULL for a zero time.
+func pickupMicros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return micros(t)
+}
+
+// appendPredictionArgs appends rec's parameters in predictionCols order.
+func appendPredictionArgs(args []any, rec *tripcast.PredictionRecord) []any {
+	return append(args, rec.RideID, rec.Model, rec.Version, rec.PULocationID, rec.DOLocationID, rec.TripDistance,
+		pickupMicros(rec.PickupTime), rec.Prediction, micros(rec.ReceivedAt), micros(rec.PredictedAt),
+		rec.Latency.Microseconds(), rec.Source)
+}
+
+// insertPredictionArrays inserts recs on PostgreSQL with one statement
+// taking each column as an array parameter.
+func insertPredictionArrays(ctx context.Context, c conn, recs []tripcast.PredictionRecord) (int, error) {
+	n := len(recs)
+	var (
+		ride, mdl, ver, src = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		pu, do              = make([]int32, n), make([]int32, n)
+		dist, pred          = make([]float64, n), make([]float64, n)
+		pickup, recv, at    = make([]int64, n), make([]int64, n), make([]int64, n)
+		lat                 = make([]int64, n)
+		hasPickup           = make([]bool, n)
+	)
+	for i := range recs {
+		r := &recs[i]
+		ride[i], mdl[i], ver[i], src[i] = r.RideID, r.Model, r.Version, r.Source
+		pu[i], do[i] = int32(r.PULocationID), int32(r.DOLocationID)
+		dist[i], pred[i] = r.TripDistance, r.Prediction
+		if !r.PickupTime.IsZero() {
+			pickup[i], hasPickup[i] = micros(r.PickupTime), true
+		}
+		recv[i], at[i], lat[i] = micros(r.ReceivedAt), micros(r.PredictedAt), r.Latency.Microseconds()
+	}
+	res, err := c.exec(ctx, `INSERT INTO predictions (`+predictionCols+`)
+		SELECT r, m, v, pu, dl, td, CASE WHEN hp THEN pk END, p, ra, pa, l, s
+		FROM unnest(?::text[], ?::text[], ?::text[], ?::int[], ?::int[], ?::float8[], ?::bool[], ?::bigint[],
+			?::float8[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[])
+			AS u(r, m, v, pu, dl, td, hp, pk, p, ra, pa, l, s)
+		ON CONFLICT (ride_id, model, version) DO NOTHING`,
+		ride, mdl, ver, pu, do, dist, hasPickup, pickup, pred, recv, at, lat, src)
+	if err != nil {
+		return 0, err
+	}
+	got, err := res.RowsAffected()
+	return int(got), err
+}
+
+// predictionSelect reads the columns scanPrediction expects.
+const predictionSelect = `SELECT id, ` + predictionCols + ` FROM predictions`
+
+// scanPrediction scans one row of predictionSelect.
+func scanPrediction(rows *sql.Rows) (StoredPrediction, error) {
+	var (
+		p                StoredPrediction
+		pickup           sql.NullInt64
+		recv, at, latency int64
+	)
+	r := &p.PredictionRecord
+	if err := rows.Scan(&p.ID, &r.RideID, &r.Model, &r.Version, &r.PULocationID, &r.DOLocationID, &r.TripDistance,
+		&pickup, &r.Prediction, &recv, &at, &latency, &r.Source); err != nil {
+		return p, err
+	}
+	if pickup.Valid {
+		r.PickupTime = fromMicros(pickup.Int64)
+	}
+	r.ReceivedAt, r.PredictedAt, r.Latency = fromMicros(recv), fromMicros(at), time.Duration(latency)*time.Microsecond
+	return p, nil
+}
+
+// queryPredictions runs a predictionSelect query and collects its rows.
+func (db *DB) queryPredictions(ctx context.Context, query string, args ...any) ([]StoredPrediction, error) {
+	rows, err := db.plain().query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []StoredPrediction
+	for rows.Next() {
+		p, err := scanPrediction(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// GetPredictions returns the predictions logged for rideID (one per model
+// version that answered it), oldest first; none is not an error.
+func (db *DB) GetPredictions(ctx context.Context, rideID string) ([]tripcast.PredictionRecord, error) {
+	ps, err := db.queryPredictions(ctx, predictionSelect+` WHERE ride_id = ? ORDER BY id`, rideID)
+	if err != nil {
+		return nil, fmt.Errorf("get predictions of ride %s: %w", rideID, err)
+	}
+	out := make([]tripcast.PredictionRecord, len(ps))
+	for i := range ps {
+		out[i] = ps[i].PredictionRecord
+	}
+	return out, nil
+}
+
+// ReadPredictionsAfter returns up to limit log rows with an id above
+// afterID, in id order: page through the whole log from afterID 0, passing
+// the last ID seen (exporting to parquet, monitoring).
+func (db *DB) ReadPredictionsAfter(ctx context.Context, afterID int64, limit int) ([]StoredPrediction, error) {
+	if limit <= 0 {
+		return nil, tripcast.FieldError("limit", "must be positive, got %d", limit)
+	}
+	ps, err := db.queryPredictions(ctx, predictionSelect+` WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read predictions after %d: %w", afterID, err)
+	}
+	return ps, nil
+}
+
+// CountPredictions returns how many logged predictions match f.
+func (db *DB) CountPredictions(ctx context.Context, f PredictionFilter) (int64, error) {
+	var (
+		where []string
+		args  []any
+	)
+	for _, c := range []struct{ col, val string }{{"ride_id", f.RideID}, {"model", f.Model}, {"version", f.Version}, {"source", f.Source}} {
+		if c.val != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.val)
+		}
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "predicted_at >= ?")
+		args = append(args, micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "predicted_at < ?")
+		args = append(args, micros(f.Until))
+	}
+	q := `SELECT COUNT(*) FROM predictions`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	var n int64
+	if err := db.plain().queryRow(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count predictions: %w", err)
+	}
+	return n, nil
+}
+
+// PredictionLog returns the database as a tripcast.PredictionLog: Log
+// writes synchronously (durable when it returns; duplicates skipped),
+// Flush has nothing left to do.
+func (db *DB) PredictionLog() *SQLPredictionLog { return &SQLPredictionLog{db: db} }
+
+// SQLPredictionLog is the metadata database as a tripcast.PredictionLog
+// (see DB.PredictionLog).
+type SQLPredictionLog struct{ db *DB }
+
+var _ tripcast.PredictionLog = (*SQLPredictionLog)(nil)
+
+// Log stores recs (see DB.LogPredictions): they are durable when it
+// returns nil.
+func (l *SQLPredictionLog) Log(ctx context.Context, recs []tripcast.PredictionRecord) error {
+	_, err := l.db.LogPredictions(ctx, recs)
+	return err
+}
+
+// LogNew stores recs like Log and returns how many were not already logged.
+func (l *SQLPredictionLog) LogNew(ctx context.Context, recs []tripcast.PredictionRecord) (int, error) {
+	return l.db.LogPredictions(ctx, recs)
+}
+
+// Flush returns nil: Log already wrote synchronously.
+func (l *SQLPredictionLog) Flush(context.Context) error { return nil }

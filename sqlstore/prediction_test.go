@@ -1,0 +1,194 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"tripcast"
+	"tripcast/sqlstore"
+)
+
+// predRecord returns a record for ride i answered by version v, times at
+// microsecond precision in UTC (what the store keeps).
+func predRecord(i int, v string, at time.Time) tripcast.PredictionRecord {
+	r := tripcast.PredictionRecord{
+		RideID: fmt.Sprintf("ride-%d", i), Model: tripcast.DefaultModelName, Version: v,
+		PULocationID: 1 + i%265, DOLocationID: 265 - i%265, TripDistance: float64(i%50) / 3,
+		Prediction: 5 + float64(i%40)/7, ReceivedAt: at, PredictedAt: at.Add(150 * time.Microsecond),
+		Latency: 150 * time.Microsecond, Source: tripcast.SourceNATS,
+	}
+	if i%2 == 0 {
+		r.PickupTime = at.Add(-time.Duration(i) * time.Minute)
+	}
+	return r
+}
+
+func predRecords(from, n int, v string, at time.Time) []tripcast.PredictionRecord {
+	recs := make([]tripcast.PredictionRecord, n)
+	for i := range recs {
+		recs[i] = predRecord(from+i, v, at)
+	}
+	return recs
+}
+
+func TestPredictionLog(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		db := MustOpenDB(t, e.Fresh(t))
+		ctx := context.Background()
+		at := time.Date(2021, 1, 5, 10, 30, 0, 123456000, time.UTC)
+		t.Run("OK", func(t *testing.T) {
+			// 2,500 rows: several SQLite chunks, one with the prepared statement.
+			recs := predRecords(0, 2500, "1", at)
+			n, err := db.LogPredictions(ctx, recs)
+			if err != nil || n != 2500 {
+				t.Fatalf("got %d, %v, want 2500 inserted", n, err)
+			}
+			for _, i := range []int{0, 1, 1999, 2499} {
+				got, err := db.GetPredictions(ctx, recs[i].RideID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != 1 || got[0] != recs[i] {
+					t.Fatalf("ride %d: got %+v, want [%+v]", i, got, recs[i])
+				}
+			}
+			if got, err := db.GetPredictions(ctx, "nobody"); err != nil || len(got) != 0 {
+				t.Errorf("unknown ride: got %v, %v, want none", got, err)
+			}
+		})
+		t.Run("Duplicates", func(t *testing.T) {
+			// A redelivered batch overlapping the logged one, with a duplicate
+			// inside the batch itself and another version of one ride.
+			again := predRecords(2400, 200, "1", at.Add(time.Second))
+			again = append(again, again[150], predRecord(0, "2", at))
+			n, err := db.LogPredictions(ctx, again)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 101 { // rides 2500..2599 and ride 0 of version 2
+				t.Errorf("got %d inserted, want 101", n)
+			}
+			total, err := db.CountPredictions(ctx, sqlstore.PredictionFilter{})
+			if err != nil || total != 2601 {
+				t.Errorf("got %d rows, %v, want 2601", total, err)
+			}
+			// The first answer is kept.
+			got, _ := db.GetPredictions(ctx, "ride-2450")
+			if len(got) != 1 || !got[0].ReceivedAt.Equal(at) {
+				t.Errorf("got %+v, want the first logged record", got)
+			}
+			if got, _ := db.GetPredictions(ctx, "ride-0"); len(got) != 2 || got[1].Version != "2" {
+				t.Errorf("got %+v, want versions 1 and 2", got)
+			}
+		})
+		t.Run("Concurrent", func(t *testing.T) {
+			// Two consumers logging the same batch at once: each row once.
+			recs := predRecords(10000, 500, "1", at)
+			var wg sync.WaitGroup
+			counts := make([]int, 4)
+			for w := range counts {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					n, err := db.LogPredictions(ctx, recs)
+					if err != nil {
+						t.Error(err)
+					}
+					counts[w] = n
+				}()
+			}
+			wg.Wait()
+			if sum := counts[0] + counts[1] + counts[2] + counts[3]; sum != 500 {
+				t.Errorf("got %v inserted (sum %d), want 500 in all", counts, sum)
+			}
+		})
+		t.Run("Count", func(t *testing.T) {
+			for _, c := range []struct {
+				f    sqlstore.PredictionFilter
+				want int64
+			}{
+				{sqlstore.PredictionFilter{Version: "2"}, 1},
+				{sqlstore.PredictionFilter{RideID: "ride-0"}, 2},
+				{sqlstore.PredictionFilter{Model: tripcast.DefaultModelName, Version: "1", Source: tripcast.SourceNATS}, 3100},
+				{sqlstore.PredictionFilter{Source: tripcast.SourceHTTP}, 0},
+				{sqlstore.PredictionFilter{Since: at.Add(time.Second)}, 100},
+				{sqlstore.PredictionFilter{Until: at.Add(time.Second)}, 3001},
+			} {
+				if got, err := db.CountPredictions(ctx, c.f); err != nil || got != c.want {
+					t.Errorf("%+v: got %d, %v, want %d", c.f, got, err, c.want)
+				}
+			}
+		})
+		t.Run("ReadAfter", func(t *testing.T) {
+			var after int64
+			seen := map[string]bool{}
+			pages := 0
+			for {
+				ps, err := db.ReadPredictionsAfter(ctx, after, 1000)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(ps) == 0 {
+					break
+				}
+				pages++
+				for _, p := range ps {
+					if p.ID <= after {
+						t.Fatalf("got id %d after %d, want increasing ids", p.ID, after)
+					}
+					after = p.ID
+					seen[p.RideID+"@"+p.Version] = true
+				}
+			}
+			if len(seen) != 3101 || pages != 4 {
+				t.Errorf("got %d distinct rows in %d pages, want 3101 in 4", len(seen), pages)
+			}
+		})
+		t.Run("ErrInvalid", func(t *testing.T) {
+			bad := predRecord(1, "", at)
+			if _, err := db.LogPredictions(ctx, []tripcast.PredictionRecord{bad}); tripcast.ErrorCode(err) != tripcast.EINVALID || tripcast.ErrorField(err) != "version" {
+				t.Errorf("got %v, want %s on field version", err, tripcast.EINVALID)
+			}
+			if _, err := db.ReadPredictionsAfter(ctx, 0, 0); tripcast.ErrorCode(err) != tripcast.EINVALID {
+				t.Errorf("limit 0: got %v, want %s", err, tripcast.EINVALID)
+			}
+		})
+		t.Run("PredictionLog", func(t *testing.T) {
+			var l tripcast.PredictionLog = db.PredictionLog()
+			if err := l.Log(ctx, predRecords(20000, 3, "1", at)); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := db.GetPredictions(ctx, "ride-20002"); len(got) != 1 {
+				t.Errorf("got %d rows, want 1", len(got))
+			}
+		})
+	})
+}
+
+// BenchmarkLogPredictions measures logging batches of 1,000 new
+// predictions, the stream consumer's hot path.
+func BenchmarkLogPredictions(b *testing.B) {
+	for _, e := range engines {
+		b.Run(e.Name, func(b *testing.B) {
+			db := MustOpenDB(b, e.Fresh(b))
+			ctx := context.Background()
+			const batch = 1000
+			at := time.Now().UTC().Truncate(time.Microsecond)
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				if _, err := db.LogPredictions(ctx, predRecords(i*batch, batch, "1", at)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*batch)/time.Since(start).Seconds(), "rows/s")
+		})
+	}
+}

@@ -1,0 +1,541 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"tripcast"
+)
+
+// KeyHeader is the NATS message header carrying a message's key. The subject
+// of every message is the stream name itself (keys such as ride ids may hold
+// characters a subject token cannot).
+const KeyHeader = "Tripcast-Key"
+
+// NATSOptions tunes a NATS JetStream Stream. The zero value is usable.
+type NATSOptions struct {
+	// Logger receives connection events and handler failures.
+	Logger *slog.Logger
+	// Server, when set, is an embedded server to connect to in-process;
+	// OpenNATS's url is then ignored.
+	Server *Embedded
+	// BatchSize is the largest batch handed to a Consume handler.
+	// Default 1000.
+	BatchSize int
+	// PollWait is how long an idle consumer's pull waits for a message
+	// before asking again; also the longest Consume takes to return after
+	// its context is done. Default 1 s.
+	PollWait time.Duration
+	// AckWait is how long the server waits for a batch to be acknowledged
+	// before delivering it again (a crashed or stuck consumer). It must
+	// exceed the slowest handler call. Default 30 s.
+	AckWait time.Duration
+	// MaxAge is how long EnsureStream's new streams keep messages.
+	// Default 7 days; negative keeps them forever.
+	MaxAge time.Duration
+	// Replicas is the replication factor of new streams on a cluster.
+	// Default 1.
+	Replicas int
+	// Timeout bounds connecting, API requests and acknowledgements when the
+	// caller's context has no deadline. Default 10 s.
+	Timeout time.Duration
+	// PublishWindow is how many asynchronous publishes PublishBatch keeps
+	// in flight. Default 4096.
+	PublishWindow int
+	// NoFastBatch turns off fast batch publishing (nats-server 2.14+):
+	// PublishBatch then waits for one acknowledgement per message, and
+	// EnsureStream creates streams without allow_batched.
+	NoFastBatch bool
+}
+
+func (o *NATSOptions) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 1000
+	}
+	if o.PollWait <= 0 {
+		o.PollWait = time.Second
+	}
+	if o.AckWait <= 0 {
+		o.AckWait = 30 * time.Second
+	}
+	if o.MaxAge == 0 {
+		o.MaxAge = 7 * 24 * time.Hour
+	} else if o.MaxAge < 0 {
+		o.MaxAge = 0
+	}
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.PublishWindow <= 0 {
+		o.PublishWindow = 4096
+	}
+}
+
+// NATS is a tripcast.Stream on NATS JetStream. A stream named S holds the
+// subject S (file storage); a message's key travels in the KeyHeader header;
+// a consumer is a durable pull consumer with explicit acks and unlimited
+// deliveries (the dead-letter decision is the caller's, from
+// Message.Delivered). Works with nats-server 2.9 and later.
+type NATS struct {
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	opt   NATSOptions
+	log   *slog.Logger
+	owned *Embedded // stopped by Close when set
+	once  sync.Once
+
+	// fastBatch is set when the server supports fast batch publishing;
+	// fastStreams caches, per stream name, whether the stream allows it.
+	fastBatch   bool
+	fastStreams sync.Map // string -> bool
+}
+
+var _ tripcast.Stream = (*NATS)(nil)
+
+// OpenNATS connects to the NATS server or cluster at url
+// ("nats://host:4222", several separated by commas), or to opts.Server
+// in-process, and checks that JetStream is enabled. EUNAVAILABLE when the
+// server cannot be reached or has no JetStream.
+func OpenNATS(ctx context.Context, url string, opts NATSOptions) (*NATS, error) {
+	opts.setDefaults()
+	log := opts.Logger.With("component", "stream", "engine", "nats")
+	copts := []nats.Option{
+		nats.Name("tripcast"),
+		nats.Timeout(opts.Timeout),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Warn("nats async error", "err", err) }),
+	}
+	where := url
+	if opts.Server != nil {
+		copts = append(copts, opts.Server.inProcess())
+		url, where = "", "embedded"
+	} else if url == "" {
+		return nil, tripcast.FieldError("stream", "NATS URL is empty")
+	}
+	nc, err := nats.Connect(url, copts...)
+	if err != nil {
+		return nil, &tripcast.Error{Code: tripcast.EUNAVAILABLE, Message: fmt.Sprintf("cannot connect to NATS at %s", where), Err: err}
+	}
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(4*opts.PublishWindow),
+		jetstream.WithPublishAsyncTimeout(opts.Timeout),
+		jetstream.WithDefaultTimeout(opts.Timeout),
+	)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream context: %w", err)
+	}
+	n := &NATS{nc: nc, js: js, opt: opts, log: log,
+		fastBatch: !opts.NoFastBatch && versionAtLeast(nc.ConnectedServerVersion(), fastBatchMinServer)}
+	actx, cancel := n.timeout(ctx)
+	defer cancel()
+	if _, err := js.AccountInfo(actx); err != nil {
+		nc.Close()
+		return nil, &tripcast.Error{Code: tripcast.EUNAVAILABLE, Message: fmt.Sprintf("NATS at %s has no JetStream (start nats-server with -js)", where), Err: err}
+	}
+	log.Info("nats stream opened", "url", where, "server_version", nc.ConnectedServerVersion())
+	return n, nil
+}
+
+// timeout gives ctx the default timeout when it has no deadline.
+func (n *NATS) timeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, n.opt.Timeout)
+}
+
+// EnsureStream creates stream name (subject name, file storage, the
+// configured MaxAge and Replicas, 2-minute duplicate window) unless it exists.
+func (n *NATS) EnsureStream(ctx context.Context, name string) error {
+	if err := checkName("stream", name); err != nil {
+		return err
+	}
+	ctx, cancel := n.timeout(ctx)
+	defer cancel()
+	if _, err := n.js.Stream(ctx, name); err == nil {
+		return nil
+	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return n.mapErr("ensure stream", name, err)
+	}
+	_, err := n.js.CreateStream(ctx, jetstream.StreamConfig{
+		Name:       name,
+		Subjects:   []string{name},
+		Storage:    jetstream.FileStorage,
+		Retention:  jetstream.LimitsPolicy,
+		MaxAge:     n.opt.MaxAge,
+		Replicas:   n.opt.Replicas,
+		Duplicates: 2 * time.Minute,
+		// Fast batch publishing, where the server supports it (2.14+).
+		AllowBatchPublish: n.fastBatch,
+	})
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return n.mapErr("create stream", name, err)
+	}
+	n.log.Info("stream created", "stream", name)
+	return nil
+}
+
+// DeleteStream deletes stream name with its messages and consumers.
+// ENOTFOUND when it does not exist. Not part of tripcast.Stream: for tests
+// and administration.
+func (n *NATS) DeleteStream(ctx context.Context, name string) error {
+	if err := checkName("stream", name); err != nil {
+		return err
+	}
+	ctx, cancel := n.timeout(ctx)
+	defer cancel()
+	n.fastStreams.Delete(name)
+	if err := n.js.DeleteStream(ctx, name); err != nil {
+		return n.mapErr("delete stream", name, err)
+	}
+	return nil
+}
+
+// Pending returns how many messages of stream the consumer has not yet
+// acknowledged (waiting plus in flight): the consumer's lag. ENOTFOUND when
+// the stream or the consumer does not exist.
+func (n *NATS) Pending(ctx context.Context, stream, consumer string) (uint64, error) {
+	if err := checkName("stream", stream); err != nil {
+		return 0, err
+	}
+	if err := checkName("consumer", consumer); err != nil {
+		return 0, err
+	}
+	ctx, cancel := n.timeout(ctx)
+	defer cancel()
+	c, err := n.js.Consumer(ctx, stream, consumer)
+	if err != nil {
+		return 0, n.mapErr("consumer info", stream, err)
+	}
+	info := c.CachedInfo()
+	return info.NumPending + uint64(info.NumAckPending), nil
+}
+
+// newMsg builds the NATS message for one event.
+func newMsg(stream, key, id string, data []byte) *nats.Msg {
+	m := &nats.Msg{Subject: stream, Data: data}
+	if key != "" || id != "" {
+		m.Header = make(nats.Header, 2)
+		if key != "" {
+			m.Header[KeyHeader] = []string{key}
+		}
+		if id != "" {
+			m.Header[jetstream.MsgIDHeader] = []string{id}
+		}
+	}
+	return m
+}
+
+// Publish stores one message and waits for the stream's acknowledgement.
+func (n *NATS) Publish(ctx context.Context, stream, key string, data []byte) error {
+	if err := checkName("stream", stream); err != nil {
+		return err
+	}
+	if _, err := n.js.PublishMsg(ctx, newMsg(stream, key, "", data)); err != nil {
+		return n.mapErr("publish", stream, err)
+	}
+	return nil
+}
+
+// streamAllowsFast reports (and caches) whether stream takes fast batches.
+func (n *NATS) streamAllowsFast(ctx context.Context, stream string) bool {
+	if !n.fastBatch {
+		return false
+	}
+	if v, ok := n.fastStreams.Load(stream); ok {
+		return v.(bool)
+	}
+	ctx, cancel := n.timeout(ctx)
+	defer cancel()
+	st, err := n.js.Stream(ctx, stream)
+	if err != nil {
+		return false // the plain path reports the error
+	}
+	ok := st.CachedInfo().Config.AllowBatchPublish
+	n.fastStreams.Store(stream, ok)
+	return ok
+}
+
+// PublishBatch stores msgs and returns nil once all are confirmed stored.
+// On a stream that takes fast batches (created by EnsureStream on
+// nats-server 2.14+, e.g. the embedded one) it sends them as one fast batch
+// (see fastbatch.go); otherwise it publishes asynchronously, keeping up to
+// PublishWindow in flight, and waits for every acknowledgement. A message
+// with an ID carries it as Nats-Msg-Id, so a retried batch is not stored
+// twice.
+func (n *NATS) PublishBatch(ctx context.Context, stream string, msgs []tripcast.Message) error {
+	if err := checkName("stream", stream); err != nil {
+		return err
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	if len(msgs) > 1 && n.streamAllowsFast(ctx, stream) {
+		err := n.publishFast(ctx, stream, msgs)
+		if !errors.Is(err, errFastDisabled) {
+			return err
+		}
+		n.fastStreams.Store(stream, false) // stale cache: publish plainly
+	}
+	// Acks come back about in order: wait for the oldest once the window
+	// is full, then for the rest.
+	w := n.opt.PublishWindow
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	wait := func(f jetstream.PubAckFuture) error {
+		select {
+		case <-f.Ok():
+			return nil
+		case err := <-f.Err():
+			return n.mapErr("publish", stream, err)
+		case <-ctx.Done():
+			return n.mapErr("publish", stream, ctx.Err())
+		}
+	}
+	for i := range msgs {
+		if i >= w {
+			if err := wait(futures[i-w]); err != nil {
+				return err
+			}
+		}
+		m := &msgs[i]
+		f, err := n.js.PublishMsgAsync(newMsg(stream, m.Key, m.ID, m.Data))
+		if err != nil {
+			return n.mapErr("publish", stream, err)
+		}
+		futures[i] = f
+	}
+	for _, f := range futures[max(0, len(futures)-w):] {
+		if err := wait(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Consume runs the durable pull consumer named consumer on stream (created
+// or updated with explicit acks, AckWait, unlimited deliveries). Each round
+// fetches up to BatchSize messages already waiting (no wait); when none are,
+// it waits up to PollWait for one, so an idle stream still sees a message
+// within a round trip. The batch is acknowledged after h returns nil, the
+// last ack synchronously, so a returned batch is known to be recorded by the
+// server. On error the same batch is handed to h again after a backoff (the
+// consumer holds it, so it comes before any later message); when Consume
+// stops, unhandled messages are sent back (nak) for the next run.
+func (n *NATS) Consume(ctx context.Context, stream, consumer string, h func(ctx context.Context, batch []tripcast.Message) error) error {
+	if err := checkConsume(stream, consumer, h); err != nil {
+		return err
+	}
+	cctx, cancel := n.timeout(ctx)
+	cons, err := n.js.CreateOrUpdateConsumer(cctx, stream, jetstream.ConsumerConfig{
+		Durable:       consumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       n.opt.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: max(10*n.opt.BatchSize, 1000),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	cancel()
+	if err != nil {
+		return n.mapErr("create consumer "+consumer, stream, err)
+	}
+	log := n.log.With("stream", stream, "consumer", consumer)
+	log.Info("consuming")
+	defer log.Info("consumer stopped")
+
+	var (
+		raw     = make([]jetstream.Msg, 0, n.opt.BatchSize)
+		batch   = make([]tripcast.Message, 0, n.opt.BatchSize)
+		retry   = backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+		failErr = backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	)
+	for ctx.Err() == nil {
+		raw, err = n.fetch(cons, raw[:0])
+		if err != nil {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+				errors.Is(err, nats.ErrConnectionClosed) {
+				nakAll(raw)
+				return n.mapErr("consume", stream, err)
+			}
+			log.Warn("fetch failed, retrying", "err", err)
+			nakAll(raw)
+			sleep(ctx, failErr.next())
+			continue
+		}
+		failErr.reset()
+		if len(raw) == 0 {
+			continue
+		}
+		if ctx.Err() != nil {
+			nakAll(raw)
+			break
+		}
+		if !n.handle(ctx, log, stream, raw, &batch, &retry, h) {
+			nakAll(raw) // stopped while retrying: another run gets them
+			break
+		}
+		n.ackAll(ctx, raw, log)
+	}
+	return nil
+}
+
+// handle calls h on the batch until it returns nil, holding the messages
+// (and extending their AckWait) between attempts so that a failed batch is
+// retried before any later message; it returns false if ctx is done first.
+// Delivered counts the server's deliveries plus the retries here.
+func (n *NATS) handle(ctx context.Context, log *slog.Logger, stream string, raw []jetstream.Msg, batch *[]tripcast.Message,
+	retry *backoff, h func(context.Context, []tripcast.Message) error) bool {
+	for attempt := 0; ; attempt++ {
+		b := (*batch)[:0]
+		for _, m := range raw {
+			msg := toMessage(stream, m)
+			msg.Delivered += attempt
+			b = append(b, msg)
+		}
+		*batch = b
+		err := h(ctx, b)
+		if err == nil {
+			retry.reset()
+			return true
+		}
+		d := retry.next()
+		log.Warn("handler failed, retrying the batch", "err", err, "size", len(b),
+			"first_id", b[0].ID, "delivered", b[0].Delivered, "backoff", d)
+		if !sleep(ctx, d) {
+			return false
+		}
+		for _, m := range raw {
+			_ = m.InProgress() // restart AckWait; if lost, AckWait redelivers
+		}
+	}
+}
+
+// fetch appends to buf the messages waiting for the consumer (up to
+// BatchSize), or waits up to PollWait for one message when none are.
+func (n *NATS) fetch(cons jetstream.Consumer, buf []jetstream.Msg) ([]jetstream.Msg, error) {
+	mb, err := cons.FetchNoWait(n.opt.BatchSize)
+	if err != nil {
+		return buf, err
+	}
+	for m := range mb.Messages() {
+		buf = append(buf, m)
+	}
+	if err := mb.Error(); err != nil || len(buf) > 0 {
+		return buf, err
+	}
+	// Nothing waiting: block on a one-message pull. No FetchContext: a
+	// canceled pull would drop a message already on its way (it would come
+	// back only after AckWait); PollWait bounds the wait instead.
+	mb, err = cons.Fetch(1, jetstream.FetchMaxWait(n.opt.PollWait))
+	if err != nil {
+		return buf, err
+	}
+	for m := range mb.Messages() {
+		buf = append(buf, m)
+	}
+	return buf, mb.Error()
+}
+
+// toMessage converts a JetStream message.
+func toMessage(stream string, m jetstream.Msg) tripcast.Message {
+	msg := tripcast.Message{Stream: stream, Data: m.Data(), Delivered: 1}
+	if h := m.Headers(); h != nil {
+		if v := h[KeyHeader]; len(v) > 0 {
+			msg.Key = v[0]
+		}
+	}
+	if md, err := m.Metadata(); err == nil {
+		msg.ID = strconv.FormatUint(md.Sequence.Stream, 10)
+		msg.Delivered = int(md.NumDelivered)
+	}
+	return msg
+}
+
+// ackAll acknowledges a handled batch: every message but the last with a
+// plain ack, the last with a confirmed one (acks of one connection are
+// processed in order, so its confirmation covers the batch). A failed
+// confirmation is logged: the batch may then come again (at least once).
+func (n *NATS) ackAll(ctx context.Context, raw []jetstream.Msg, log *slog.Logger) {
+	var failed int
+	var ackErr error
+	for _, m := range raw[:len(raw)-1] {
+		if err := m.Ack(); err != nil {
+			failed, ackErr = failed+1, err
+		}
+	}
+	if failed > 0 {
+		log.Warn("acks failed, messages may be redelivered", "err", ackErr, "failed", failed, "size", len(raw))
+	}
+	// The handler's work is done: confirm even if ctx was canceled meanwhile.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.opt.Timeout)
+	defer cancel()
+	if err := raw[len(raw)-1].DoubleAck(actx); err != nil {
+		log.Warn("ack not confirmed, batch may be redelivered", "err", err, "size", len(raw))
+	}
+}
+
+// nakAll sends messages back for redelivery, in order.
+func nakAll(raw []jetstream.Msg) {
+	for _, m := range raw {
+		_ = m.Nak() // if it is lost, AckWait redelivers
+	}
+}
+
+// mapErr turns a NATS error into a tripcast error code.
+func (n *NATS) mapErr(op, stream string, err error) error {
+	var code string
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound), errors.Is(err, jetstream.ErrNoStreamResponse),
+		errors.Is(err, nats.ErrNoResponders):
+		return &tripcast.Error{Code: tripcast.ENOTFOUND, Message: fmt.Sprintf("stream %q not found (create it with EnsureStream)", stream), Err: err}
+	case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted):
+		code = tripcast.ENOTFOUND
+	case isCtxErr(err), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrConnectionClosed),
+		errors.Is(err, nats.ErrDisconnected), errors.Is(err, nats.ErrConnectionReconnecting),
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrTooManyStalledMsgs),
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout):
+		code = tripcast.EUNAVAILABLE
+	default:
+		code = tripcast.EINTERNAL
+	}
+	return &tripcast.Error{Code: code, Message: fmt.Sprintf("nats %s on stream %q", op, stream), Err: err}
+}
+
+// Close closes the connection (flushing pending acks) and stops an embedded
+// server opened by OpenEmbedded.
+func (n *NATS) Close() error {
+	var err error
+	n.once.Do(func() {
+		if ferr := n.nc.FlushTimeout(n.opt.Timeout); ferr != nil && !errors.Is(ferr, nats.ErrConnectionClosed) {
+			err = fmt.Errorf("nats flush on close: %w", ferr)
+		}
+		n.nc.Close()
+		if n.owned != nil {
+			if cerr := n.owned.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
+	})
+	return err
+}

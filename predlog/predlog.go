@@ -94,7 +94,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Writer is a tripcast.PredictionLog writing parquet files to a blob store.
+// Writer is a buffered tripcast.PredictionLog: parquet files in a blob
+// store (New), or another log made asynchronous (Buffered).
 // Log only buffers (no I/O: cheap enough for the HTTP request path); files
 // are written in the background every FlushRecords records or
 // FlushInterval, by Flush, and by Close. A failed write keeps its records
@@ -110,6 +111,9 @@ type Options struct {
 type Writer struct {
 	store tripcast.BlobStore
 	o     Options
+	// sink stores a batch; on error it returns the records it did not
+	// store, which stay buffered.
+	sink func(ctx context.Context, recs []tripcast.PredictionRecord) (rest []tripcast.PredictionRecord, err error)
 
 	mu     sync.Mutex
 	buf    []tripcast.PredictionRecord
@@ -127,6 +131,33 @@ var _ tripcast.PredictionLog = (*Writer)(nil)
 // New returns a Writer into store and starts its background flusher. Close
 // it to flush the rest and stop; the store stays open (the caller owns it).
 func New(store tripcast.BlobStore, o Options) *Writer {
+	w := newWriter(o)
+	w.store = store
+	w.sink = w.writeParquet
+	return w
+}
+
+// Buffered returns a Writer that buffers records like New's and stores them
+// in next (Log then Flush), in the background and on Flush and Close: a
+// synchronous log, such as the metadata database's, made cheap for the
+// request path. A failed batch stays buffered and is handed to next again,
+// so next must ignore records it already holds (the SQL log does: one row
+// per ride and model version).
+func Buffered(next tripcast.PredictionLog, o Options) *Writer {
+	w := newWriter(o)
+	w.sink = func(ctx context.Context, recs []tripcast.PredictionRecord) ([]tripcast.PredictionRecord, error) {
+		if err := next.Log(ctx, recs); err != nil {
+			return recs, err
+		}
+		if err := next.Flush(ctx); err != nil {
+			return recs, err
+		}
+		return nil, nil
+	}
+	return w
+}
+
+func newWriter(o Options) *Writer {
 	if o.FlushRecords <= 0 {
 		o.FlushRecords = DefaultFlushRecords
 	}
@@ -142,7 +173,7 @@ func New(store tripcast.BlobStore, o Options) *Writer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	w := &Writer{store: store, o: o, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	w := &Writer{o: o, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
@@ -211,18 +242,11 @@ func (w *Writer) Flush(ctx context.Context) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	parts := partition(batch)
-	for i, p := range parts {
-		if err := w.write(ctx, p); err != nil {
-			var rest []tripcast.PredictionRecord
-			for _, q := range parts[i:] {
-				rest = append(rest, q.recs...)
-			}
-			w.mu.Lock()
-			w.buf = append(rest, w.buf...)
-			w.mu.Unlock()
-			return err
-		}
+	if rest, err := w.sink(ctx, batch); err != nil {
+		w.mu.Lock()
+		w.buf = append(slices.Clip(rest), w.buf...)
+		w.mu.Unlock()
+		return err
 	}
 	if cap(batch) <= 4*w.o.FlushRecords { // keep one ordinary-sized array for reuse
 		clear(batch)
@@ -288,6 +312,21 @@ func partition(recs []tripcast.PredictionRecord) []part {
 // hourPrefix returns the key prefix of the partition holding hour h.
 func hourPrefix(h time.Time) string {
 	return fmt.Sprintf("%s/date=%s/hour=%02d/", Prefix, h.Format(time.DateOnly), h.Hour())
+}
+
+// writeParquet writes recs as one file per hour partition.
+func (w *Writer) writeParquet(ctx context.Context, recs []tripcast.PredictionRecord) ([]tripcast.PredictionRecord, error) {
+	parts := partition(recs)
+	for i, p := range parts {
+		if err := w.write(ctx, p); err != nil {
+			var rest []tripcast.PredictionRecord
+			for _, q := range parts[i:] {
+				rest = append(rest, q.recs...)
+			}
+			return rest, err
+		}
+	}
+	return nil, nil
 }
 
 func (w *Writer) write(ctx context.Context, p part) error {

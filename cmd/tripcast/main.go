@@ -82,6 +82,7 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 		pf.String(f.Flag, def.Get(f.Key), f.Help+" (env "+f.Env+")")
 	}
 	root.AddCommand(
+		newUpCmd(a),
 		newConfigCmd(a),
 		newIngestCmd(a),
 		newTrainCmd(a),
@@ -89,6 +90,8 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 		newPredictCmd(a),
 		newBatchCmd(a),
 		newServeCmd(a),
+		newSimulateCmd(a),
+		newLambdaCmd(a),
 		newRunsCmd(a),
 		newModelsCmd(a),
 		newConsumeCmd(a),

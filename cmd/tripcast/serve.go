@@ -48,13 +48,22 @@ func (a *app) serving(ctx context.Context) (*serving, error) {
 	if err != nil {
 		return nil, err
 	}
+	db, err := a.store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The prediction log: rows in the metadata database and parquet files
+	// in the blob store, both buffered for the request path; a stream
+	// consumer flushes both before it acknowledges a batch.
 	pw := predlog.New(store, predlog.Options{Logger: a.log})
-	a.onClose(pw.Close) // runs before the store's closer: closers run in reverse
+	sw := predlog.Buffered(db.PredictionLog(), predlog.Options{Logger: a.log, FlushInterval: time.Second})
+	a.onClose(pw.Close) // closers run in reverse: these before the stores'
+	a.onClose(sw.Close)
 	s := &serving{
 		reg: reg, metrics: m,
 		pred:   serve.New(serve.Options{Logger: a.log, Metrics: m}),
 		source: consume.NewRegistrySource(tr, a.cfg.ModelName),
-		plog:   pw,
+		plog:   predlog.Multi(sw, pw),
 	}
 	a.srv = s
 	return s, nil
@@ -97,6 +106,9 @@ func (s *serving) httpServer(ctx context.Context, a *app) (*httpapi.Server, <-ch
 	return srv, errc, nil
 }
 
+// defaultFollow is how often servers check the champion alias.
+const defaultFollow = 2 * time.Second
+
 func newServeCmd(a *app) *cobra.Command {
 	var every time.Duration
 	cmd := &cobra.Command{
@@ -126,6 +138,6 @@ models atomically; every prediction goes to the prediction log.`,
 			return nil
 		},
 	}
-	cmd.Flags().DurationVar(&every, "follow-every", 2*time.Second, "how often to check the champion alias")
+	cmd.Flags().DurationVar(&every, "follow-every", defaultFollow, "how often to check the champion alias")
 	return cmd
 }

@@ -127,6 +127,20 @@ func TestServe(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The simulator replays real rides against the server.
+	var sum struct {
+		Sent   int `json:"sent"`
+		Failed int `json:"failed"`
+		HTTP   map[string]any
+	}
+	out := mustRun("simulate", "--input", "2021-02", "--target", "http://"+addr, "--max-events", "25", "--interval", "1ms", "--json")
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Sent != 25 || sum.Failed != 0 {
+		t.Fatalf("simulate: got %s", out)
+	}
+
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"tripcast/internal/testdata"
+)
+
+// courseEvent is the Kinesis event of the course's Lambda test, with data
+// records given as JSON text.
+func courseEvent(records ...string) string {
+	var recs []string
+	for i, r := range records {
+		recs = append(recs, fmt.Sprintf(`{"kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "1",
+			"sequenceNumber": "4963008166608487929058118563032477039860870488080252928%d", "data": %q,
+			"approximateArrivalTimestamp": 1654161514.132}, "eventSource": "aws:kinesis", "eventVersion": "1.0",
+			"eventID": "shardId-000000000000:4963008166608487929058118563032477039860870488080252928%d",
+			"eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::XXXXXXXXX:role/lambda-kinesis-role",
+			"awsRegion": "eu-west-1", "eventSourceARN": "arn:aws:kinesis:eu-west-1:XXXXXXXXX:stream/ride_events"}`,
+			i, base64.StdEncoding.EncodeToString([]byte(r)), i))
+	}
+	return `{"Records": [` + strings.Join(recs, ",") + `]}`
+}
+
+func TestLambdaEvent(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"--data-dir", dir, "--log-level", "warn"}
+	mustRun := func(args ...string) string {
+		out, err := runCmd(t, append(args, base...)...)
+		if err != nil {
+			t.Fatalf("tripcast %s: %v", strings.Join(args, " "), err)
+		}
+		return out
+	}
+	mustRun("train", "--train", testdata.Green(t, "2021-01"), "--valid", testdata.Green(t, "2021-02"),
+		"--promote-if-better", "--param", "num_boost_round=10", "--param", "max_depth=4")
+	event := filepath.Join(dir, "event.json")
+	os.WriteFile(event, []byte(courseEvent(
+		`{"ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}, "ride_id": 256}`,
+		`{"ride": {"PULocationID": 130, "DOLocationID": 999, "trip_distance": 3.66}, "ride_id": 257}`,
+	)), 0o644)
+	out := mustRun("lambda", "--event", event)
+	var resp struct {
+		Predictions []struct {
+			Model      string `json:"model"`
+			Version    string `json:"version"`
+			Prediction struct {
+				RideDuration float64 `json:"ride_duration"`
+				RideID       string  `json:"ride_id"`
+			} `json:"prediction"`
+		} `json:"predictions"`
+		BatchItemFailures []json.RawMessage `json:"batchItemFailures"`
+		DeadLettered      int               `json:"deadLettered"`
+	}
+	if err := json.Unmarshal([]byte(out), &resp); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(resp.Predictions) != 1 || resp.Predictions[0].Version != "1" || resp.Predictions[0].Prediction.RideID != "256" ||
+		resp.Predictions[0].Prediction.RideDuration <= 0 || resp.DeadLettered != 1 || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("got %s", out)
+	}
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"tripcast"
+	"tripcast/consume"
+	"tripcast/tlc"
+	"tripcast/train"
+)
+
+func newUpCmd(a *app) *cobra.Command {
+	var (
+		from, months, params []string
+		color, baseURL, rule string
+		natsListen           string
+		follow               time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "up [--from FILE...] [--month YYYY-MM...]",
+		Short: "Run everything in one process: HTTP API, embedded stream, consumer, prediction log",
+		Long: `Run tripcast in one process on the configured engines (embedded defaults:
+SQLite, a local folder, NATS JetStream inside the process):
+
+  - the HTTP API on --listen (default 127.0.0.1:8080), see tripcast serve;
+  - the stream consumer predicting ride_events into ride_predictions, see
+    tripcast consume;
+  - every prediction in the prediction log;
+  - the champion alias followed: promote a version and it is served.
+
+With an empty registry it bootstraps first: it ingests the TLC files given by
+--from (the first trains, the second validates; with one, a 10 % holdout
+validates), or downloads the months given by --month, trains gradient-boosted
+trees, registers the model and makes it champion. Then it serves.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			start := time.Now()
+			r, err := tlc.ParseRule(rule)
+			if err != nil {
+				return err
+			}
+			kv, err := parseParams(params)
+			if err != nil {
+				return err
+			}
+			s, err := a.serving(ctx)
+			if err != nil {
+				return err
+			}
+			if err := a.bootstrap(ctx, from, months, color, baseURL, r, kv); err != nil {
+				return err
+			}
+			s.follow(ctx, a, follow)
+
+			st, err := a.openStream(ctx, streamOptions{natsListen: natsListen})
+			if err != nil {
+				return err
+			}
+			c, err := consume.New(consume.Config{Registerer: s.reg, Logger: a.log}, st, s.pred, s.plog)
+			if err != nil {
+				return err
+			}
+			_, httpErr, err := s.httpServer(ctx, a)
+			if err != nil {
+				return err
+			}
+			consumeErr := make(chan error, 1)
+			go func() { consumeErr <- c.Run(ctx) }()
+			if err := waitHTTP(ctx, "http://"+a.cfg.Listen+"/healthz", httpErr); err != nil {
+				return err
+			}
+			version := ""
+			if snap := s.pred.Snapshot(); snap != nil {
+				version = snap.Model.Version()
+			}
+			a.log.Info("tripcast is up", "http", "http://"+a.cfg.Listen, "stream", a.cfg.Stream, "nats_listen", natsListen,
+				"model", a.cfg.ModelName, "version", version, "startup_seconds", round4(time.Since(start).Seconds()))
+			select {
+			case err = <-httpErr:
+				cancel()
+				<-consumeErr
+			case err = <-consumeErr:
+				cancel()
+				<-httpErr
+			case <-ctx.Done():
+				err = errors.Join(<-consumeErr, <-httpErr)
+			}
+			st2 := c.Stats()
+			fmt.Fprintf(a.out, "stream: received %d, predicted %d, dead-lettered %d\n", st2.Received, st2.Predicted, st2.DeadLettered)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&from, "from", nil, "TLC parquet files to bootstrap from when the registry has no champion")
+	f.StringArrayVar(&months, "month", nil, "months to download and bootstrap from when the registry has no champion (instead of --from)")
+	f.StringVar(&color, "color", "green", "taxi color of --month")
+	f.StringVar(&baseURL, "base-url", tlc.DefaultBaseURL, "TLC trip-data site for --month")
+	f.StringVar(&rule, "rule", "default", "cleaning rule of the bootstrap data: course or default")
+	f.StringArrayVar(&params, "param", nil, "gbdt parameter key=value for the bootstrap model (repeatable)")
+	f.StringVar(&natsListen, "nats-listen", "", "embedded stream: also accept NATS clients on this address, e.g. 127.0.0.1:4222")
+	f.DurationVar(&follow, "follow-every", defaultFollow, "how often to check the champion alias")
+	return cmd
+}
+
+// bootstrap trains and promotes a first model when the registry has no
+// champion; it does nothing when there is one.
+func (a *app) bootstrap(ctx context.Context, from, months []string, color, baseURL string, rule tlc.Rule, params map[string]string) error {
+	tr, err := a.tracker(ctx, true)
+	if err != nil {
+		return err
+	}
+	champ, err := tr.CurrentAlias(ctx, a.cfg.ModelName, train.ChampionAlias)
+	if err != nil {
+		return err
+	}
+	if champ != 0 {
+		a.log.Info("registry has a champion: no bootstrap", "model", a.cfg.ModelName, "version", champ)
+		return nil
+	}
+	files, err := parquetFiles(from)
+	if err != nil {
+		return err
+	}
+	if len(months) > 0 {
+		dir := filepath.Join(a.cfg.DataDir, "downloads")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		for _, m := range months {
+			dst := filepath.Join(dir, tlc.FileName(color, m))
+			if _, err := os.Stat(dst); err != nil {
+				a.log.Info("downloading", "color", color, "month", m)
+				if err := tlc.Download(ctx, http.DefaultClient, baseURL, color, m, dst, nil); err != nil {
+					return fmt.Errorf("bootstrap: %w", err)
+				}
+			}
+			files = append(files, dst)
+		}
+	}
+	if len(files) == 0 {
+		return tripcast.FieldError("from", "the registry has no champion yet: give --from FILE (or --month YYYY-MM) to train a first model, or train and promote one with tripcast train")
+	}
+	store, err := a.blobStore(ctx)
+	if err != nil {
+		return err
+	}
+	a.log.Info("bootstrapping a first model", "files", files)
+	out, err := train.Bootstrap(ctx, tr, store, train.BootstrapOptions{
+		Files: files, Rule: rule, ModelName: a.cfg.ModelName, Params: params, Actor: actor(),
+	})
+	if err != nil {
+		return err
+	}
+	a.log.Info("bootstrap model is champion", "version", out.Version.Version, "valid_rmse", round4(out.Valid.RMSE),
+		"rounds", out.Rounds, "train_seconds", round4(out.Seconds))
+	return nil
+}
+
+// waitHTTP waits until url answers, the server fails, or ctx ends.
+func waitHTTP(ctx context.Context, url string, errc <-chan error) error {
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case err := <-errc:
+			return fmt.Errorf("http server: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

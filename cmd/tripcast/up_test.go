@@ -1,0 +1,34 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"tripcast/internal/testdata"
+)
+
+// TestUp starts tripcast up on an empty data dir: it bootstraps a champion
+// from a real TLC month, then serves over HTTP and from its embedded stream.
+func TestUp(t *testing.T) {
+	dir := t.TempDir()
+	httpAddr, natsAddr := freeAddr(t), freePort(t)
+	startCmd(t, "up", "--data-dir", dir, "--log-level", "warn", "--listen", httpAddr, "--nats-listen", natsAddr,
+		"--from", testdata.Green(t, "2021-01"), "--param", "num_boost_round=20", "--param", "max_depth=5")
+	waitReady(t, "http://"+httpAddr+"/readyz")
+
+	code, m := postJSON(t, "http://"+httpAddr+"/v1/predict", `{"ride_id": 256, "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}`)
+	if code != 200 || m["version"] != "1" {
+		t.Fatalf("HTTP: got %d %v", code, m)
+	}
+	// The stream path: one ride through the embedded NATS, its answer on
+	// ride_predictions and in the prediction log.
+	waitListening(t, natsAddr)
+	rep, err := runCheck(t, "--data-dir", dir, "--stream", "nats://"+natsAddr, "--timeout", "30s")
+	checkPassed(t, rep, err)
+
+	// The registry says how the champion came to be.
+	out, err := runCmd(t, "models", "show", "champion", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "first champion") {
+		t.Fatalf("models show champion: %v\n%s", err, out)
+	}
+}

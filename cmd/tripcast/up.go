@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -79,6 +80,10 @@ trees, registers the model and makes it champion. Then it serves.`,
 			if err := waitHTTP(ctx, "http://"+a.cfg.Listen+"/healthz", httpErr); err != nil {
 				return err
 			}
+			// Bootstrapping and decoding the model's JSON leave a large,
+			// now idle heap: hand it back so that an idle tripcast stays
+			// small.
+			debug.FreeOSMemory()
 			version := ""
 			if snap := s.pred.Snapshot(); snap != nil {
 				version = snap.Model.Version()

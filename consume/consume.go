@@ -55,9 +55,10 @@ type Config struct {
 	// to log or publish are retried forever: they are the infrastructure's,
 	// not the event's. Default DefaultMaxDeliver.
 	MaxDeliver int
-	// Workers is how many Consume loops share the consumer (NATS spreads
-	// batches over them; on Kinesis, which parallelizes by shard, keep 1).
-	// Default 1.
+	// Workers is how many Consume loops share the consumer: NATS spreads
+	// batches over them, so one can fetch and ack while another writes
+	// (messages of one key may then be handled out of order). Must be 1
+	// on Kinesis, which already handles shards in parallel. Default 1.
 	Workers int
 	// Source is the prediction source recorded in the log; default
 	// tripcast.SourceKinesis for a *stream.Kinesis, else SourceNATS.
@@ -166,6 +167,9 @@ func New(cfg Config, s tripcast.Stream, p *serve.Predictor, plog tripcast.Predic
 		if !validName(n.name) {
 			return nil, tripcast.FieldError(n.field, "%q is not a valid name: use 1 to 64 characters from A-Z a-z 0-9 _ -", n.name)
 		}
+	}
+	if _, ok := s.(*stream.Kinesis); ok && cfg.Workers > 1 {
+		return nil, tripcast.FieldError("workers", "must be 1 on Kinesis (it reads shards in parallel already; two loops would both read every shard), got %d", cfg.Workers)
 	}
 	if cfg.Input == cfg.Output || cfg.Input == cfg.DeadLetter || cfg.Output == cfg.DeadLetter {
 		return nil, tripcast.FieldError("output", "input, output and dead-letter streams must differ (got %s, %s, %s)", cfg.Input, cfg.Output, cfg.DeadLetter)

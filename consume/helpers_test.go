@@ -217,7 +217,7 @@ func names(t *testing.T, s tripcast.Stream) (in, out, dlq string) {
 }
 
 // freshDB returns a new SQLite metadata database.
-func freshDB(t *testing.T) *sqlstore.DB {
+func freshDB(t testing.TB) *sqlstore.DB {
 	return sqlstoretest.MustOpen(t, sqlstoretest.FreshSQLite(t))
 }
 

@@ -21,9 +21,13 @@ const predictionCols = `ride_id, model, version, pu_location_id, do_location_id,
 // predictionColCount is the number of columns in predictionCols.
 const predictionColCount = 12
 
-// predictionChunk is the number of rows per multi-row INSERT on SQLite:
-// 12 parameters each, well under its 32766 parameter limit.
-const predictionChunk = 1000
+// predictionChunk is the number of rows per multi-row INSERT on SQLite
+// (12 parameters each). A batch is written as full chunks through one
+// statement prepared per transaction, then one INSERT for the rest: parsing
+// SQL costs more than executing it here, so the chunk is small enough that
+// the leftover statement is short, and large enough that there are few
+// executions (1,000 rows: 10).
+const predictionChunk = 100
 
 // StoredPrediction is a prediction log row with its id: ids grow with
 // insertion order, so ReadPredictionsAfter can page through the log.
@@ -59,7 +63,7 @@ func checkRecord(i int, rec *tripcast.PredictionRecord) error {
 // new: a record whose (ride_id, model, version) is already in the log is
 // skipped (INSERT … ON CONFLICT DO NOTHING), so logging a redelivered batch
 // again is harmless. PostgreSQL takes the batch as array parameters in one
-// statement; SQLite as multi-row INSERTs of up to 1,000 rows.
+// statement; SQLite as multi-row INSERTs of up to 100 rows.
 func (db *DB) LogPredictions(ctx context.Context, recs []tripcast.PredictionRecord) (inserted int, err error) {
 	if len(recs) == 0 {
 		return 0, nil
@@ -189,8 +193,8 @@ const predictionSelect = `SELECT id, ` + predictionCols + ` FROM predictions`
 // scanPrediction scans one row of predictionSelect.
 func scanPrediction(rows *sql.Rows) (StoredPrediction, error) {
 	var (
-		p                StoredPrediction
-		pickup           sql.NullInt64
+		p                 StoredPrediction
+		pickup            sql.NullInt64
 		recv, at, latency int64
 	)
 	r := &p.PredictionRecord

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -51,18 +52,30 @@ func main() {
 		workers   = flag.Int("workers", 1, "consumer handler loops")
 		dbURL     = flag.String("db", "", "metadata database URL (default: SQLite in a temp dir)")
 		noParquet = flag.Bool("no-parquet", false, "log to SQL only (no parquet files)")
+		pqSync    = flag.Bool("parquet-sync", false, "flush the parquet log before each ack too (default: SQL flushed, parquet buffered)")
 		modelFile = flag.String("model", "", "model file (default: train one on -tlc)")
 		tlcFile   = flag.String("tlc", "../shared/data/tlc/green_tripdata_2021-01.parquet", "TLC month: rides to replay, and training data")
 		verbose   = flag.Bool("v", false, "log warnings")
+		cpuprof   = flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	)
 	flag.Parse()
-	if err := run(*events, *rate, *batch, *pubBatch, *workers, *dbURL, *noParquet, *modelFile, *tlcFile, *verbose); err != nil {
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "stream_e2e:", err)
+			os.Exit(1)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(*events, *rate, *batch, *pubBatch, *workers, *dbURL, *noParquet, *pqSync, *modelFile, *tlcFile, *verbose); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "stream_e2e:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet bool, modelFile, tlcFile string, verbose bool) error {
+func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync bool, modelFile, tlcFile string, verbose bool) error {
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	if verbose {
@@ -114,7 +127,11 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet bool, mo
 			return err
 		}
 		parquet = predlog.New(blobs, predlog.Options{Logger: log})
-		plog = predlog.Multi(plog, parquet)
+		if pqSync {
+			plog = predlog.Multi(plog, parquet)
+		} else {
+			plog = consume.Tee(plog, parquet)
+		}
 	}
 	p := serve.New(serve.Options{Logger: log})
 	p.Swap(art)
@@ -133,11 +150,18 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet bool, mo
 
 	// Events: real rides, each carrying its publish time (ignored by the
 	// decoder); sentAt keeps it too, by index, for the sink.
+	// Rides that fail validation (a few real ones do: over 500 miles) are
+	// skipped, so every event gets a prediction.
 	data := make([][]byte, n)
-	for i := range data {
-		j := i % trips.Len()
-		data[i] = fmt.Appendf(nil, `{"ride_id": "%s-%d", "ride": {"PULocationID": %d, "DOLocationID": %d, "trip_distance": %v}, "published_at_ns": `,
-			x, i, trips.PULocationID[j], trips.DOLocationID[j], trips.TripDistance[j])
+	for i, j := 0, 0; i < n; j++ {
+		k := j % trips.Len()
+		ev := fmt.Appendf(nil, `{"ride_id": "%s-%d", "ride": {"PULocationID": %d, "DOLocationID": %d, "trip_distance": %v}, "published_at_ns": `,
+			x, i, trips.PULocationID[k], trips.DOLocationID[k], trips.TripDistance[k])
+		if _, err := serve.DecodeEvent(append(ev[:len(ev):len(ev)], "0}"...)); err != nil {
+			continue
+		}
+		data[i] = ev
+		i++
 	}
 	sentAt := make([]atomic.Int64, n)
 	latencies := make([]time.Duration, n)
@@ -223,8 +247,15 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet bool, mo
 	pubDone := time.Since(start)
 	select {
 	case <-allIn:
-	case <-time.After(5 * time.Minute):
-		return fmt.Errorf("timed out: %d of %d predictions read", got.Load(), n)
+	case <-time.After(time.Minute):
+		logged, _ := db.CountPredictions(ctx, sqlstore.PredictionFilter{})
+		missing := []int{}
+		for i := range latencies {
+			if latencies[i] == 0 && len(missing) < 10 {
+				missing = append(missing, i)
+			}
+		}
+		return fmt.Errorf("timed out: %d of %d predictions read (consumer %+v, SQL log %d rows, missing e.g. %v)", got.Load(), n, c.Stats(), logged, missing)
 	}
 	elapsed := time.Duration(last.Load() - start.UnixNano())
 	cpu := cpuTime() - cpu0
@@ -246,8 +277,14 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet bool, mo
 	if rate > 0 {
 		mode = fmt.Sprintf("open loop at %d events/s", rate)
 	}
-	fmt.Printf("stream_e2e: %d events through embedded NATS, %s, consumer batch %d, workers %d, log %s%s\n",
-		n, mode, batch, workers, db.Engine(), map[bool]string{true: "", false: " + parquet"}[noParquet])
+	logDesc := db.Engine() + " (flushed before ack)"
+	if !noParquet && pqSync {
+		logDesc += " + parquet (flushed before ack)"
+	} else if !noParquet {
+		logDesc += " + parquet (buffered)"
+	}
+	fmt.Printf("stream_e2e: %d events through embedded NATS, %s, consumer batch %d, workers %d, log %s\n",
+		n, mode, batch, workers, logDesc)
 	fmt.Printf("  published in %v (%.0f events/s)\n", pubDone.Round(time.Millisecond), float64(n)/pubDone.Seconds())
 	fmt.Printf("  end to end:  %.0f events/s (%v for all), %.1f CPU-µs/event\n", float64(n)/elapsed.Seconds(), elapsed.Round(time.Millisecond),
 		float64(cpu.Microseconds())/float64(n))

@@ -16,10 +16,11 @@ import (
 
 func newConsumeCmd(a *app) *cobra.Command {
 	var (
-		cfg    consume.Config
-		listen string
-		batch  int
-		follow time.Duration
+		cfg         consume.Config
+		listen      string
+		batch       int
+		follow      time.Duration
+		parquetSync bool
 	)
 	cmd := &cobra.Command{
 		Use:   "consume [--input ride_events] [--output ride_predictions] [--dead-letter ride_events_dlq] [--consumer NAME]",
@@ -32,14 +33,17 @@ Every prediction is written to the prediction log (the metadata database and
 parquet files under predictions/ in the blob store) and published to the
 output stream, keyed by ride_id; events that can never get a prediction go to
 the dead-letter stream with their reason and field. An event is acknowledged
-only after that, so a crash loses nothing and a redelivered event never
-duplicates a prediction. Stops on Ctrl-C and prints its counts.
+only after its prediction is committed to the database and published (or its
+dead letter published), so a crash loses nothing and a redelivered event never
+duplicates a prediction. Parquet files are written in the background (every
+10,000 records or 10 s; --parquet-sync flushes them before each ack too).
+Stops on Ctrl-C and prints its counts.
 
 The embedded server opens no port unless --nats-listen is given (then other
 processes, such as tripcast check, can reach it with --stream nats://ADDR).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runConsume(cmd.Context(), cfg, streamOptions{natsListen: listen, batch: batch}, follow)
+			return a.runConsume(cmd.Context(), cfg, streamOptions{natsListen: listen, batch: batch}, follow, parquetSync)
 		},
 	}
 	f := cmd.Flags()
@@ -52,11 +56,12 @@ processes, such as tripcast check, can reach it with --stream nats://ADDR).`,
 	f.IntVar(&batch, "batch", 0, "largest batch per handler call on NATS (0: the engine's default, 1000)")
 	f.StringVar(&listen, "nats-listen", "", "embedded stream: also accept NATS clients on this address, e.g. 127.0.0.1:4222")
 	f.DurationVar(&follow, "follow", 5*time.Second, "how often the champion alias is checked for a new version")
+	f.BoolVar(&parquetSync, "parquet-sync", false, "also flush the parquet prediction log before each ack (one file per batch); by default only the SQL log is flushed and parquet files are written every 10,000 records or 10 s")
 	return cmd
 }
 
 // runConsume wires the consumer: stream, champion model, prediction logs.
-func (a *app) runConsume(ctx context.Context, cfg consume.Config, so streamOptions, follow time.Duration) error {
+func (a *app) runConsume(ctx context.Context, cfg consume.Config, so streamOptions, follow time.Duration, parquetSync bool) error {
 	s, err := a.openStream(ctx, so)
 	if err != nil {
 		return err
@@ -81,7 +86,11 @@ func (a *app) runConsume(ctx context.Context, cfg consume.Config, so streamOptio
 	p := serve.New(serve.Options{Logger: a.log, Metrics: metrics})
 	parquet := predlog.New(blobs, predlog.Options{Logger: a.log})
 	cfg.Registerer, cfg.Logger = reg, a.log
-	c, err := consume.New(cfg, s, p, predlog.Multi(db.PredictionLog(), parquet))
+	plog := consume.Tee(db.PredictionLog(), parquet)
+	if parquetSync {
+		plog = predlog.Multi(db.PredictionLog(), parquet)
+	}
+	c, err := consume.New(cfg, s, p, plog)
 	if err != nil {
 		parquet.Close()
 		return err

@@ -16,6 +16,7 @@ import (
 
 	"tripcast"
 	"tripcast/blob"
+	"tripcast/config"
 	"tripcast/sqlstore"
 	"tripcast/stream"
 	"tripcast/tlc"
@@ -168,9 +169,12 @@ func TestConsumeCheck(t *testing.T) {
 		waitListening(t, addr)
 		rep, err := runCheck(t, "--data-dir", dir, "--stream", "nats://"+addr, "--timeout", "30s")
 		checkPassed(t, rep, err)
-		// A second check resumes after the first one's answer.
-		rep, err = runCheck(t, "--data-dir", dir, "--stream", "nats://"+addr, "--timeout", "30s")
-		checkPassed(t, rep, err)
+		// A second check resumes after the first one's answer; text report.
+		out, err := runCmd(t, "check", "--data-dir", dir, "--stream", "nats://"+addr, "--timeout", "30s")
+		if err != nil || !strings.HasPrefix(out, "tripcast check: PASS") || strings.Count(out, " ok ") != 3 {
+			t.Errorf("got %q, %v, want a PASS report with 3 ok steps", out, err)
+		}
+		t.Logf("check report:\n%s", out)
 
 		t.Run("ErrNoConsumer", func(t *testing.T) {
 			rep, err := runCheck(t, "--data-dir", dir, "--stream", "nats://"+addr, "--input", "nobody_reads", "--output", "nobody_writes", "--timeout", "300ms")
@@ -213,6 +217,42 @@ func TestConsumeCheck(t *testing.T) {
 		_, err := runCmd(t, "check", "--data-dir", t.TempDir())
 		if tripcast.ErrorCode(err) != tripcast.EINVALID || tripcast.ErrorField(err) != "stream" {
 			t.Errorf("got %v, want %s on field stream", err, tripcast.EINVALID)
+		}
+	})
+}
+
+func TestStreamBackends(t *testing.T) {
+	ctx := context.Background()
+	t.Run("OKEmbedded", func(t *testing.T) {
+		a := &app{cfg: config.Default(), log: slog.New(slog.DiscardHandler)}
+		a.cfg.DataDir = t.TempDir()
+		s, err := a.stream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := s.(*stream.NATS); !ok {
+			t.Errorf("got %T, want *stream.NATS", s)
+		}
+		if err := s.EnsureStream(ctx, "ride_events"); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("ErrInvalid", func(t *testing.T) {
+		for _, c := range []struct {
+			stream, listen, field string
+		}{
+			{"redis://localhost", "", "stream"},
+			{"nats://127.0.0.1:4222", "127.0.0.1:0", "nats-listen"},
+		} {
+			a := &app{cfg: config.Default(), log: slog.New(slog.DiscardHandler)}
+			a.cfg.Stream = c.stream
+			_, err := a.openStream(ctx, streamOptions{natsListen: c.listen})
+			if tripcast.ErrorCode(err) != tripcast.EINVALID || tripcast.ErrorField(err) != c.field {
+				t.Errorf("%s: got %v, want %s on field %s", c.stream, err, tripcast.EINVALID, c.field)
+			}
 		}
 	})
 }

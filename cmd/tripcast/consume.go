@@ -3,15 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"tripcast/consume"
-	"tripcast/predlog"
-	"tripcast/serve"
 )
 
 func newConsumeCmd(a *app) *cobra.Command {
@@ -62,62 +58,25 @@ processes, such as tripcast check, can reach it with --stream nats://ADDR).`,
 
 // runConsume wires the consumer: stream, champion model, prediction logs.
 func (a *app) runConsume(ctx context.Context, cfg consume.Config, so streamOptions, follow time.Duration, parquetSync bool) error {
-	s, err := a.openStream(ctx, so)
+	s, err := a.serving(ctx)
 	if err != nil {
 		return err
 	}
-	db, err := a.store(ctx)
+	st, err := a.openStream(ctx, so)
 	if err != nil {
 		return err
 	}
-	tr, err := a.tracker(ctx, true)
-	if err != nil {
-		return err
-	}
-	blobs, err := a.blobStore(ctx)
-	if err != nil {
-		return err
-	}
-	reg := prometheus.NewRegistry()
-	metrics, err := serve.NewMetrics(reg)
-	if err != nil {
-		return err
-	}
-	p := serve.New(serve.Options{Logger: a.log, Metrics: metrics})
-	parquet := predlog.New(blobs, predlog.Options{Logger: a.log})
-	cfg.Registerer, cfg.Logger = reg, a.log
-	plog := consume.Tee(db.PredictionLog(), parquet)
-	if parquetSync {
-		plog = predlog.Multi(db.PredictionLog(), parquet)
-	}
-	c, err := consume.New(cfg, s, p, plog)
-	if err != nil {
-		parquet.Close()
-		return err
-	}
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := p.Follow(ctx, consume.NewRegistrySource(tr, a.cfg.ModelName), follow); err != nil {
-			a.log.Error("follow the champion", "err", err)
-		}
-	}()
+	s.follow(ctx, a, follow)
+	cfg.Registerer, cfg.Logger = s.reg, a.log
+	c, err := consume.New(cfg, st, s.pred, s.streamLog(parquetSync))
+	if err != nil {
+		return err
+	}
 	runErr := c.Run(ctx)
-	cancel()
-	wg.Wait()
-	closeErr := parquet.Close()
-	st := c.Stats()
+	stats := c.Stats()
 	fmt.Fprintf(a.out, "received %d, predicted %d, dead-lettered %d, redelivered %d, failed batches %d\n",
-		st.Received, st.Predicted, st.DeadLettered, st.Redelivered, st.Failures)
-	if runErr != nil {
-		return runErr
-	}
-	if closeErr != nil {
-		return fmt.Errorf("close the parquet prediction log: %w", closeErr)
-	}
-	return nil
+		stats.Received, stats.Predicted, stats.DeadLettered, stats.Redelivered, stats.Failures)
+	return runErr
 }

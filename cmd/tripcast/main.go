@@ -68,9 +68,19 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return a.configure(cmd)
+			if err := a.configure(cmd); err != nil {
+				return err
+			}
+			// Close what the command opened whether it succeeds or not
+			// (cobra skips post-run hooks after an error): buffered
+			// prediction logs are flushed, databases closed.
+			if run := cmd.RunE; run != nil {
+				cmd.RunE = func(c *cobra.Command, args []string) error {
+					return errors.Join(run(c, args), a.close())
+				}
+			}
+			return nil
 		},
-		PersistentPostRunE: func(*cobra.Command, []string) error { return a.close() },
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)

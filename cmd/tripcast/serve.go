@@ -26,7 +26,22 @@ type serving struct {
 	metrics *serve.Metrics
 	pred    *serve.Predictor
 	source  tripcast.ModelSource
-	plog    tripcast.PredictionLog
+	// plog is the request path's prediction log: the metadata database
+	// and parquet files, both buffered.
+	plog tripcast.PredictionLog
+	// sql and parquet are the two logs, for the stream consumer.
+	sql     tripcast.PredictionLog
+	parquet *predlog.Writer
+}
+
+// streamLog is the stream consumer's prediction log: the metadata database
+// written before each acknowledgement, parquet in the background (or also
+// before each acknowledgement with parquetSync, at one file per batch).
+func (s *serving) streamLog(parquetSync bool) tripcast.PredictionLog {
+	if parquetSync {
+		return predlog.Multi(s.sql, s.parquet)
+	}
+	return consume.Tee(s.sql, s.parquet)
 }
 
 // serving builds the shared serving core (once per process).
@@ -64,6 +79,7 @@ func (a *app) serving(ctx context.Context) (*serving, error) {
 		pred:   serve.New(serve.Options{Logger: a.log, Metrics: m}),
 		source: consume.NewRegistrySource(tr, a.cfg.ModelName),
 		plog:   predlog.Multi(sw, pw),
+		sql:    db.PredictionLog(), parquet: pw,
 	}
 	a.srv = s
 	return s, nil

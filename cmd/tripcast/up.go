@@ -67,7 +67,7 @@ trees, registers the model and makes it champion. Then it serves.`,
 			if err != nil {
 				return err
 			}
-			c, err := consume.New(consume.Config{Registerer: s.reg, Logger: a.log}, st, s.pred, s.plog)
+			c, err := consume.New(consume.Config{Registerer: s.reg, Logger: a.log}, st, s.pred, s.streamLog(false))
 			if err != nil {
 				return err
 			}

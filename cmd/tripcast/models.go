@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -180,7 +181,21 @@ func printVersion(w io.Writer, s modelShow) {
 		fmt.Fprintf(w, "description %s\n", v.Description)
 	}
 	if len(v.FeatureSpec) > 0 {
-		fmt.Fprintf(w, "features    %s\n", v.FeatureSpec)
+		// The spec carries the fitted encodings (hundreds of kB): show its
+		// version and feature names; --json has all of it.
+		var spec struct {
+			Version  string `json:"version"`
+			Features []struct {
+				Name string `json:"name"`
+			} `json:"features"`
+		}
+		if err := json.Unmarshal(v.FeatureSpec, &spec); err == nil {
+			names := make([]string, len(spec.Features))
+			for i, f := range spec.Features {
+				names[i] = f.Name
+			}
+			fmt.Fprintf(w, "features    %s: %s\n", spec.Version, strings.Join(names, ", "))
+		}
 	}
 	if len(s.AliasHistory) == 0 {
 		return

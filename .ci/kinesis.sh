@@ -13,17 +13,12 @@ version="3.3.3"
 pidfile="$dir/kinesalite.pid"
 logfile="$dir/kinesalite.log"
 
-stop() {
-	if [[ -f "$pidfile" ]]; then
-		pid="$(cat "$pidfile")"
-		# Only kill the process if it is still the node we started.
-		if kill -0 "$pid" 2>/dev/null && grep -q kinesalite "/proc/$pid/cmdline" 2>/dev/null; then
-			kill "$pid"
-			for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		fi
-		rm -f "$pidfile"
-	fi
-}
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# stop stops the kinesalite this script started (the node process we ran
+# carries kinesalite in its command line).
+stop() { stop_started kinesalite; }
 
 if [[ "${1:-}" == "stop" ]]; then
 	stop
@@ -40,8 +35,7 @@ fi
 
 stop
 
-answers() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
-if answers; then
+if answers "$port"; then
 	echo "kinesis.sh: something already listens on 127.0.0.1:$port (not started by this script): using it"
 	exit 0
 fi
@@ -66,18 +60,5 @@ require('$dir/node_modules/kinesalite')({createStreamMs: 500, deleteStreamMs: 50
 " kinesalite >"$logfile" 2>&1 &
 echo $! >"$pidfile"
 
-for _ in $(seq 100); do
-	if answers; then
-		echo "kinesis.sh: kinesalite $version on http://127.0.0.1:$port (pid $(cat "$pidfile"), log $logfile)"
-		exit 0
-	fi
-	if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-		echo "kinesis.sh: kinesalite exited:" >&2
-		cat "$logfile" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-echo "kinesis.sh: kinesalite did not answer on 127.0.0.1:$port within 10 s" >&2
-cat "$logfile" >&2
-exit 1
+wait_started kinesis.sh kinesalite "$port" 10
+echo "kinesis.sh: kinesalite $version on http://127.0.0.1:$port (pid $(cat "$pidfile"), log $logfile)"

@@ -17,17 +17,11 @@ stamp="$bin/versitygw.version"
 pidfile="$dir/versitygw.pid"
 logfile="$dir/versitygw.log"
 
-stop() {
-	if [[ -f "$pidfile" ]]; then
-		pid="$(cat "$pidfile")"
-		# Only kill the process if it is still the versitygw we started.
-		if kill -0 "$pid" 2>/dev/null && grep -q versitygw "/proc/$pid/cmdline" 2>/dev/null; then
-			kill "$pid"
-			for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		fi
-		rm -f "$pidfile"
-	fi
-}
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# stop stops the versitygw this script started.
+stop() { stop_started versitygw; }
 
 if [[ "${1:-}" == "stop" ]]; then
 	stop
@@ -44,7 +38,7 @@ if [[ ! -x "$exe" ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$version" ]]; then
 fi
 
 stop
-if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+if answers "$port"; then
 	echo "s3.sh: 127.0.0.1:$port is already in use by another process; set TRIPCAST_S3_PORT" >&2
 	exit 1
 fi
@@ -55,19 +49,6 @@ ROOT_ACCESS_KEY=test ROOT_SECRET_KEY=testsecret nohup "$exe" --port "127.0.0.1:$
 	posix "$dir/data" >"$logfile" 2>&1 &
 echo $! >"$pidfile"
 
-for _ in $(seq 150); do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-		echo "s3.sh: versitygw $version on http://127.0.0.1:$port (pid $(cat "$pidfile"), data $dir/data, log $logfile)"
-		echo "export TRIPCAST_TEST_S3_ENDPOINT=http://127.0.0.1:$port AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=testsecret AWS_REGION=us-east-1"
-		exit 0
-	fi
-	if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-		echo "s3.sh: versitygw exited:" >&2
-		cat "$logfile" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-echo "s3.sh: versitygw did not answer on 127.0.0.1:$port within 15 s" >&2
-cat "$logfile" >&2
-exit 1
+wait_started s3.sh versitygw "$port" 15
+echo "s3.sh: versitygw $version on http://127.0.0.1:$port (pid $(cat "$pidfile"), data $dir/data, log $logfile)"
+echo "export TRIPCAST_TEST_S3_ENDPOINT=http://127.0.0.1:$port AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=testsecret AWS_REGION=us-east-1"

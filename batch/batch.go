@@ -19,6 +19,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"tripcast"
+	"tripcast/internal/atomicfile"
 )
 
 // Model is what batch scoring needs from a model; *model.Artifact has it.
@@ -265,21 +266,14 @@ func readRows[T any](f *parquet.File) ([]T, error) {
 // the parquet is written to a temporary file in the same folder and renamed
 // over path only when complete, so path never holds a partial file.
 func WriteFile(ctx context.Context, path string, m Model, trips *tripcast.Trips, opt Options) (Summary, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return Summary{}, fmt.Errorf("write predictions %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op after the rename
-	sum, err := Score(ctx, m, trips, tmp, opt)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
+	var sum Summary
+	err := atomicfile.Write(path, func(f *os.File) error {
+		var err error
+		if sum, err = Score(ctx, m, trips, f, opt); err != nil {
+			return err
+		}
+		return f.Sync()
+	})
 	if err != nil {
 		return Summary{}, fmt.Errorf("write predictions %s: %w", path, err)
 	}

@@ -21,32 +21,10 @@ import (
 	"tripcast/dataset"
 	"tripcast/features"
 	"tripcast/gbdt"
+	"tripcast/internal/testfiles"
 	"tripcast/model"
 	"tripcast/tlc"
 )
-
-// sharedDir returns ../shared relative to the repository root.
-func sharedDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
-
-func monthFile(tb testing.TB, m string) string {
-	return filepath.Join(sharedDir(tb), "data", "tlc", "green_tripdata_"+m+".parquet")
-}
 
 // xgbModel is a real gradient-boosted model: the XGBoost 1.7 fixture (100
 // trees of depth 6, trained by XGBoost on green 2021-01 with the features
@@ -59,7 +37,7 @@ type xgbModel struct {
 
 func mustLoadModel(tb testing.TB) *xgbModel {
 	tb.Helper()
-	m, err := gbdt.LoadFile(filepath.Join(sharedDir(tb), "fixtures", "xgboost-1.7-depth6", "model.json"))
+	m, err := gbdt.LoadFile(testfiles.Fixture(tb, "xgboost-1.7-depth6/model.json"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -126,7 +104,7 @@ func readBack(t *testing.T, data []byte) ([]batch.Row, *parquet.File) {
 
 func TestScore(t *testing.T) {
 	ctx := context.Background()
-	path := monthFile(t, "2021-01")
+	path := testfiles.Green(t, "2021-01")
 	in, err := batch.LoadFile(path, tlc.RuleCourse)
 	if err != nil {
 		t.Fatal(err)
@@ -311,7 +289,7 @@ func TestScore(t *testing.T) {
 // TestLoadFileDefaultRule checks the row numbers under the stricter rule,
 // which drops rows for many reasons.
 func TestLoadFileDefaultRule(t *testing.T) {
-	path := monthFile(t, "2021-02")
+	path := testfiles.Green(t, "2021-02")
 	in, err := batch.LoadFile(path, tlc.RuleDefault)
 	if err != nil {
 		t.Fatal(err)
@@ -467,9 +445,13 @@ func assertNoTemp(t *testing.T, dir string, want int) {
 // clean the file, predict with a real 100-tree model, write the parquet to
 // disk). Target: well under 1 s per month.
 func BenchmarkScoreMonth(b *testing.B) {
+	benchScoreMonth(b, testfiles.Green(b, "2021-01"), mustLoadModel(b))
+}
+
+// benchScoreMonth scores the month file path with m end to end (read and
+// clean the file, predict, write the parquet to disk) in every iteration.
+func benchScoreMonth(b *testing.B, path string, m batch.Model) {
 	ctx := context.Background()
-	path := monthFile(b, "2021-01")
-	m := mustLoadModel(b)
 	out := filepath.Join(b.TempDir(), "p.parquet")
 	b.ReportAllocs()
 	rows := 0
@@ -491,7 +473,7 @@ func BenchmarkScoreMonth(b *testing.B) {
 // BenchmarkWriteParquet is the output step alone.
 func BenchmarkWriteParquet(b *testing.B) {
 	ctx := context.Background()
-	in, err := batch.LoadFile(monthFile(b, "2021-01"), tlc.RuleCourse)
+	in, err := batch.LoadFile(testfiles.Green(b, "2021-01"), tlc.RuleCourse)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -537,34 +519,17 @@ func trainArtifact(b *testing.B, trips *tripcast.Trips) *model.Artifact {
 // BenchmarkScoreMonthArtifact is BenchmarkScoreMonth with a model trained by
 // tripcast (features spec + gbdt), the kind tripcast batch loads.
 func BenchmarkScoreMonthArtifact(b *testing.B) {
-	ctx := context.Background()
-	path := monthFile(b, "2021-01")
+	path := testfiles.Green(b, "2021-01")
 	in, err := batch.LoadFile(path, tlc.RuleCourse)
 	if err != nil {
 		b.Fatal(err)
 	}
-	m := trainArtifact(b, in.Trips)
-	out := filepath.Join(b.TempDir(), "p.parquet")
-	b.ReportAllocs()
-	rows := 0
-	for b.Loop() {
-		in, err := batch.LoadFile(path, tlc.RuleCourse)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sum, err := batch.WriteFile(ctx, out, m, in.Trips, in.Options())
-		if err != nil {
-			b.Fatal(err)
-		}
-		rows += sum.Rows
-	}
-	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
-	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/month")
+	benchScoreMonth(b, path, trainArtifact(b, in.Trips))
 }
 
 func TestResolve(t *testing.T) {
 	ctx := context.Background()
-	path := monthFile(t, "2021-01")
+	path := testfiles.Green(t, "2021-01")
 	want, err := batch.LoadFile(path, tlc.RuleCourse)
 	if err != nil {
 		t.Fatal(err)

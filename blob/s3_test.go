@@ -4,55 +4,23 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"tripcast"
+	"tripcast/internal/testenv"
 )
-
-// s3Endpoint returns the test S3 server's endpoint (TRIPCAST_TEST_S3_ENDPOINT,
-// default http://127.0.0.1:7070, started by .ci/s3.sh) and sets the test
-// credentials when the environment has none. It skips the test when the
-// server does not answer, unless CI=true, where it fails.
-func s3Endpoint(t testing.TB) string {
-	t.Helper()
-	endpoint := os.Getenv("TRIPCAST_TEST_S3_ENDPOINT")
-	if endpoint == "" {
-		endpoint = "http://127.0.0.1:7070"
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Host == "" {
-		t.Fatalf("TRIPCAST_TEST_S3_ENDPOINT=%q: not an http:// URL", endpoint)
-	}
-	c, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("S3 server %s unreachable (CI=true): %v; start it with .ci/s3.sh", endpoint, err)
-		}
-		t.Skipf("S3 server %s unreachable: %v; start it with .ci/s3.sh", endpoint, err)
-	}
-	c.Close()
-	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "testsecret"} {
-		if os.Getenv(k) == "" {
-			t.Setenv(k, v)
-		}
-	}
-	return endpoint
-}
 
 // MustOpenS3 creates a bucket with a unique name on the test server, opens a
 // store on it under the given prefix ("" for none), and deletes the bucket
 // and everything in it when the test ends.
 func MustOpenS3(t testing.TB, prefix string) *S3 {
 	t.Helper()
-	endpoint := s3Endpoint(t)
+	endpoint := testenv.S3Endpoint(t)
 	b := make([]byte, 6)
 	rand.Read(b)
 	bucket := "tripcast-test-" + hex.EncodeToString(b)
@@ -85,7 +53,7 @@ func MustOpenS3(t testing.TB, prefix string) *S3 {
 }
 
 func TestS3(t *testing.T) {
-	s3Endpoint(t)
+	testenv.S3Endpoint(t)
 	runConformance(t, func(t *testing.T) tripcast.BlobStore { return MustOpenS3(t, "") })
 }
 
@@ -142,14 +110,14 @@ func TestS3Prefix(t *testing.T) {
 func TestOpenS3(t *testing.T) {
 	ctx := context.Background()
 	t.Run("ErrNoBucket", func(t *testing.T) {
-		endpoint := s3Endpoint(t)
+		endpoint := testenv.S3Endpoint(t)
 		_, err := OpenS3(ctx, "s3://tripcast-test-missing-bucket?endpoint="+url.QueryEscape(endpoint))
 		if tripcast.ErrorCode(err) != tripcast.ENOTFOUND || !strings.Contains(err.Error(), `"tripcast-test-missing-bucket"`) {
 			t.Fatalf("got %v, want ENOTFOUND naming the bucket", err)
 		}
 	})
 	t.Run("ErrBadCredentials", func(t *testing.T) {
-		endpoint := s3Endpoint(t)
+		endpoint := testenv.S3Endpoint(t)
 		t.Setenv("AWS_ACCESS_KEY_ID", "test")
 		t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong")
 		_, err := OpenS3(ctx, "s3://tripcast-test-any?endpoint="+url.QueryEscape(endpoint))

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"tripcast"
-	"tripcast/internal/testdata"
+	"tripcast/internal/testfiles"
 	"tripcast/model"
 	"tripcast/sqlstore"
 	"tripcast/sqlstore/sqlstoretest"
@@ -36,7 +36,7 @@ var (
 func realModel(tb testing.TB) (*model.Artifact, *tripcast.Trips) {
 	tb.Helper()
 	trainOnce.Do(func() {
-		trips, _, trainErr = tlc.LoadFile(testdata.Green(tb, "2021-01"), tlc.RuleCourse)
+		trips, _, trainErr = tlc.LoadFile(testfiles.Green(tb, "2021-01"), tlc.RuleCourse)
 		if trainErr != nil {
 			return
 		}

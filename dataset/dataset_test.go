@@ -11,44 +11,11 @@ import (
 	"time"
 
 	"tripcast"
-	"tripcast/blob"
+	"tripcast/blob/blobtest"
 	"tripcast/dataset"
+	"tripcast/internal/testfiles"
 	"tripcast/tlc"
 )
-
-// dataDir returns ../shared/data/tlc relative to the repository root.
-func dataDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "data", "tlc")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
-
-func month(tb testing.TB, m string) string {
-	return filepath.Join(dataDir(tb), "green_tripdata_"+m+".parquet")
-}
-
-// MustOpenStore returns a file blob store in a temporary folder.
-func MustOpenStore(tb testing.TB) *blob.File {
-	tb.Helper()
-	s, err := blob.NewFile(tb.TempDir())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
-}
 
 func sameTrips(t *testing.T, got, want *tripcast.Trips) {
 	t.Helper()
@@ -72,12 +39,12 @@ func TestIngestLoad(t *testing.T) {
 	now := time.Date(2026, 11, 28, 4, 0, 0, 0, time.UTC)
 	for _, m := range []string{"2021-01", "2023-03"} {
 		t.Run("OK/"+m, func(t *testing.T) {
-			store := MustOpenStore(t)
-			man, err := dataset.Ingest(ctx, store, month(t, m), dataset.IngestOptions{Now: now})
+			store := blobtest.MustOpenFile(t)
+			man, err := dataset.Ingest(ctx, store, testfiles.Green(t, m), dataset.IngestOptions{Now: now})
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, rep, err := tlc.LoadFile(month(t, m), tlc.RuleDefault)
+			want, rep, err := tlc.LoadFile(testfiles.Green(t, m), tlc.RuleDefault)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,8 +73,8 @@ func TestIngestLoad(t *testing.T) {
 		})
 	}
 	t.Run("OK/Rules", func(t *testing.T) {
-		store := MustOpenStore(t)
-		if _, err := dataset.Ingest(ctx, store, month(t, "2021-01"), dataset.IngestOptions{Rule: tlc.RuleCourse}); err != nil {
+		store := blobtest.MustOpenFile(t)
+		if _, err := dataset.Ingest(ctx, store, testfiles.Green(t, "2021-01"), dataset.IngestOptions{Rule: tlc.RuleCourse}); err != nil {
 			t.Fatal(err)
 		}
 		// Only the course dataset: a bare month finds it.
@@ -115,7 +82,7 @@ func TestIngestLoad(t *testing.T) {
 		if err != nil || man.Rule != "course" || man.Rows != 73908 {
 			t.Fatalf("got %s %d rows, %v, want course 73908", man.Rule, man.Rows, err)
 		}
-		if _, err := dataset.Ingest(ctx, store, month(t, "2021-01"), dataset.IngestOptions{}); err != nil {
+		if _, err := dataset.Ingest(ctx, store, testfiles.Green(t, "2021-01"), dataset.IngestOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		// Both: the default rule wins; the course one is asked by name.
@@ -134,8 +101,8 @@ func TestIngestLoad(t *testing.T) {
 		}
 	})
 	t.Run("OK/Yellow", func(t *testing.T) {
-		store := MustOpenStore(t)
-		trips, rep, err := tlc.LoadFile(month(t, "2023-03"), tlc.RuleDefault)
+		store := blobtest.MustOpenFile(t)
+		trips, rep, err := tlc.LoadFile(testfiles.Green(t, "2023-03"), tlc.RuleDefault)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,14 +120,14 @@ func TestIngestLoad(t *testing.T) {
 		sameTrips(t, got, trips)
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
-		store := MustOpenStore(t)
+		store := blobtest.MustOpenFile(t)
 		_, _, err := dataset.Load(ctx, store, "2021-05")
 		if tripcast.ErrorCode(err) != tripcast.ENOTFOUND || !strings.Contains(err.Error(), "tripcast ingest") {
 			t.Fatalf("got %v, want %s with a hint", err, tripcast.ENOTFOUND)
 		}
 	})
 	t.Run("ErrBadRef", func(t *testing.T) {
-		store := MustOpenStore(t)
+		store := blobtest.MustOpenFile(t)
 		for _, ref := range []string{"january", "green/2021-01/strict", "s3://elsewhere/datasets/green/2021-01/default", "2021-13"} {
 			if _, _, err := dataset.Load(ctx, store, ref); tripcast.ErrorCode(err) != tripcast.EINVALID {
 				t.Fatalf("%s: got %v, want %s", ref, err, tripcast.EINVALID)
@@ -168,13 +135,13 @@ func TestIngestLoad(t *testing.T) {
 		}
 	})
 	t.Run("ErrCorrupt", func(t *testing.T) {
-		store := MustOpenStore(t)
-		man, err := dataset.Ingest(ctx, store, month(t, "2021-02"), dataset.IngestOptions{})
+		store := blobtest.MustOpenFile(t)
+		man, err := dataset.Ingest(ctx, store, testfiles.Green(t, "2021-02"), dataset.IngestOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Replace the parquet with another month's dataset bytes.
-		other, _, _ := tlc.LoadFile(month(t, "2021-03"), tlc.RuleDefault)
+		other, _, _ := tlc.LoadFile(testfiles.Green(t, "2021-03"), tlc.RuleDefault)
 		var buf bytes.Buffer
 		if err := dataset.WriteParquet(&buf, other, "green"); err != nil {
 			t.Fatal(err)
@@ -188,8 +155,8 @@ func TestIngestLoad(t *testing.T) {
 		}
 	})
 	t.Run("ErrBadFile", func(t *testing.T) {
-		store := MustOpenStore(t)
-		data, _ := os.ReadFile(month(t, "2021-01"))
+		store := blobtest.MustOpenFile(t)
+		data, _ := os.ReadFile(testfiles.Green(t, "2021-01"))
 		bad := filepath.Join(t.TempDir(), "green_tripdata_2021-01.parquet")
 		os.WriteFile(bad, data[:len(data)-100], 0o644)
 		_, err := dataset.Ingest(ctx, store, bad, dataset.IngestOptions{})
@@ -201,11 +168,11 @@ func TestIngestLoad(t *testing.T) {
 	t.Run("ErrManifestWrite", func(t *testing.T) {
 		// A folder where the manifest goes makes the manifest write fail
 		// for real; the parquet written before it must not stay behind.
-		store := MustOpenStore(t)
+		store := blobtest.MustOpenFile(t)
 		if err := os.MkdirAll(filepath.Join(store.Dir(), "datasets/green/2021-01/default/manifest.json/x"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		trips, rep, _ := tlc.LoadFile(month(t, "2021-01"), tlc.RuleDefault)
+		trips, rep, _ := tlc.LoadFile(testfiles.Green(t, "2021-01"), tlc.RuleDefault)
 		if _, err := dataset.Save(ctx, store, trips, *rep, dataset.SaveOptions{}); err == nil {
 			t.Fatal("got no error, want the manifest write to fail")
 		}
@@ -228,9 +195,9 @@ func assertEmptyStore(t *testing.T, store tripcast.BlobStore) {
 
 func TestResolve(t *testing.T) {
 	ctx := context.Background()
-	store := MustOpenStore(t)
+	store := blobtest.MustOpenFile(t)
 	t.Run("OK/File", func(t *testing.T) {
-		trips, man, err := dataset.Resolve(ctx, store, month(t, "2021-01"))
+		trips, man, err := dataset.Resolve(ctx, store, testfiles.Green(t, "2021-01"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,7 +206,7 @@ func TestResolve(t *testing.T) {
 		}
 	})
 	t.Run("OK/Dataset", func(t *testing.T) {
-		if _, err := dataset.Ingest(ctx, store, month(t, "2021-02"), dataset.IngestOptions{Rule: tlc.RuleCourse}); err != nil {
+		if _, err := dataset.Ingest(ctx, store, testfiles.Green(t, "2021-02"), dataset.IngestOptions{Rule: tlc.RuleCourse}); err != nil {
 			t.Fatal(err)
 		}
 		trips, man, err := dataset.Resolve(ctx, store, "2021-02")
@@ -259,9 +226,9 @@ func TestResolve(t *testing.T) {
 
 func TestZones(t *testing.T) {
 	ctx := context.Background()
-	store := MustOpenStore(t)
+	store := blobtest.MustOpenFile(t)
 	t.Run("OK", func(t *testing.T) {
-		info, err := dataset.PutZones(ctx, store, filepath.Join(dataDir(t), "taxi_zone_lookup.csv"))
+		info, err := dataset.PutZones(ctx, store, testfiles.TLC(t, "taxi_zone_lookup.csv"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,7 +241,7 @@ func TestZones(t *testing.T) {
 		}
 	})
 	t.Run("ErrNotCSV", func(t *testing.T) {
-		if _, err := dataset.PutZones(ctx, MustOpenStore(t), month(t, "2021-01")); err == nil {
+		if _, err := dataset.PutZones(ctx, blobtest.MustOpenFile(t), testfiles.Green(t, "2021-01")); err == nil {
 			t.Fatal("got no error, want a zone lookup error")
 		}
 	})
@@ -283,8 +250,8 @@ func TestZones(t *testing.T) {
 // BenchmarkLoad reads a stored dataset (green 2021-01, default rule).
 func BenchmarkLoad(b *testing.B) {
 	ctx := context.Background()
-	store := MustOpenStore(b)
-	if _, err := dataset.Ingest(ctx, store, month(b, "2021-01"), dataset.IngestOptions{}); err != nil {
+	store := blobtest.MustOpenFile(b)
+	if _, err := dataset.Ingest(ctx, store, testfiles.Green(b, "2021-01"), dataset.IngestOptions{}); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
@@ -302,7 +269,7 @@ func BenchmarkLoad(b *testing.B) {
 // BenchmarkWriteParquet writes green 2021-01 (default rule) as a dataset
 // parquet in memory.
 func BenchmarkWriteParquet(b *testing.B) {
-	trips, _, err := tlc.LoadFile(month(b, "2021-01"), tlc.RuleDefault)
+	trips, _, err := tlc.LoadFile(testfiles.Green(b, "2021-01"), tlc.RuleDefault)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,16 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"tripcast"
 	"tripcast/blob"
 	"tripcast/dataset"
+	"tripcast/internal/testenv"
+	"tripcast/internal/testfiles"
 	"tripcast/tlc"
 )
 
@@ -23,27 +22,7 @@ import (
 // it ends. It skips when the server does not answer, unless CI=true.
 func MustOpenS3(t *testing.T) *blob.S3 {
 	t.Helper()
-	endpoint := os.Getenv("TRIPCAST_TEST_S3_ENDPOINT")
-	if endpoint == "" {
-		endpoint = "http://127.0.0.1:7070"
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Host == "" {
-		t.Fatalf("TRIPCAST_TEST_S3_ENDPOINT=%q: not an http:// URL", endpoint)
-	}
-	c, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("S3 server %s unreachable (CI=true): %v; start it with .ci/s3.sh", endpoint, err)
-		}
-		t.Skipf("S3 server %s unreachable: %v; start it with .ci/s3.sh", endpoint, err)
-	}
-	c.Close()
-	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "testsecret"} {
-		if os.Getenv(k) == "" {
-			t.Setenv(k, v)
-		}
-	}
+	endpoint := testenv.S3Endpoint(t)
 	b := make([]byte, 6)
 	rand.Read(b)
 	raw := "s3://tripcast-test-dataset/" + hex.EncodeToString(b) + "/?create=true&region=us-east-1&endpoint=" + url.QueryEscape(endpoint)
@@ -71,14 +50,14 @@ func TestS3(t *testing.T) {
 	ctx := context.Background()
 	store := MustOpenS3(t)
 	t.Run("OK", func(t *testing.T) {
-		man, err := dataset.Ingest(ctx, store, month(t, "2023-03"), dataset.IngestOptions{Rule: tlc.RuleCourse})
+		man, err := dataset.Ingest(ctx, store, testfiles.Green(t, "2023-03"), dataset.IngestOptions{Rule: tlc.RuleCourse})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !strings.HasPrefix(man.URI, "s3://tripcast-test-dataset/") {
 			t.Fatalf("got URI %s, want s3://tripcast-test-dataset/...", man.URI)
 		}
-		want, _, err := tlc.LoadFile(month(t, "2023-03"), tlc.RuleCourse)
+		want, _, err := tlc.LoadFile(testfiles.Green(t, "2023-03"), tlc.RuleCourse)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"tripcast"
 	"tripcast/features"
 	"tripcast/gbdt"
+	"tripcast/internal/testfiles/tlcdata"
 )
 
 // dataset converts a feature matrix to gbdt's input: the same shape.
@@ -21,13 +22,13 @@ func dataset(m *features.Matrix) *gbdt.Dataset {
 // and returns the RMSE on 2021-02 and on the test month 2021-03.
 func accuracy(tb testing.TB, spec *features.Spec, p gbdt.Params) (valid, test float64, rounds int) {
 	tb.Helper()
-	train := mustLoadMonth(tb, "2021-01")
+	train := tlcdata.CourseShared(tb, "2021-01")
 	if err := spec.Fit(train); err != nil {
 		tb.Fatal(err)
 	}
 	trainM := spec.Matrix(train, true)
-	validM := spec.Matrix(mustLoadMonth(tb, "2021-02"), false)
-	testM := spec.Matrix(mustLoadMonth(tb, "2021-03"), false)
+	validM := spec.Matrix(tlcdata.CourseShared(tb, "2021-02"), false)
+	testM := spec.Matrix(tlcdata.CourseShared(tb, "2021-03"), false)
 	model, err := gbdt.Train(context.Background(), dataset(trainM), dataset(validM), p, nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -69,7 +70,7 @@ func BenchmarkAccuracyGBDT(b *testing.B) {
 // TestPredictRide: the serving path end to end on a spec that went through
 // JSON: Row + gbdt Predict equals the batch prediction.
 func TestPredictRide(t *testing.T) {
-	train := mustLoadMonth(t, "2021-01")
+	train := tlcdata.CourseShared(t, "2021-01")
 	spec := mustFit(t, features.Default(), train)
 	p := gbdt.DefaultParams()
 	p.NumBoostRound = 20
@@ -78,7 +79,7 @@ func TestPredictRide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	valid := mustLoadMonth(t, "2021-02")
+	valid := tlcdata.CourseShared(t, "2021-02")
 	vm := spec.Matrix(valid, false)
 	out := make([]float32, vm.Len())
 	model.PredictBatch(vm.Cols, out)

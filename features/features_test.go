@@ -3,62 +3,16 @@ package features_test
 import (
 	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"tripcast"
 	"tripcast/features"
+	"tripcast/internal/testfiles"
+	"tripcast/internal/testfiles/tlcdata"
 	"tripcast/tlc"
 )
-
-// dataDir returns ../shared/data/tlc relative to the repository root.
-func dataDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "data", "tlc")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
-
-func monthFile(tb testing.TB, m string) string {
-	return filepath.Join(dataDir(tb), "green_tripdata_"+m+".parquet")
-}
-
-var (
-	monthsMu sync.Mutex
-	months   = map[string]*tripcast.Trips{}
-)
-
-// mustLoadMonth loads a green month with the course rule (cached per test
-// binary: the files are read-only).
-func mustLoadMonth(tb testing.TB, m string) *tripcast.Trips {
-	tb.Helper()
-	monthsMu.Lock()
-	defer monthsMu.Unlock()
-	if t, ok := months[m]; ok {
-		return t
-	}
-	t, _, err := tlc.LoadFile(monthFile(tb, m), tlc.RuleCourse)
-	if err != nil {
-		tb.Fatalf("load %s: %v", m, err)
-	}
-	months[m] = t
-	return t
-}
 
 // wall returns Unix microseconds of a wall-clock time given as text.
 func wall(tb testing.TB, s string) int64 {
@@ -314,7 +268,7 @@ func TestZones(t *testing.T) {
 // TestMatrixOutOfFold checks the training encodings against a brute-force
 // recomputation: a row's value comes from the rows of the other folds only.
 func TestMatrixOutOfFold(t *testing.T) {
-	train := mustLoadMonth(t, "2021-01")
+	train := tlcdata.CourseShared(t, "2021-01")
 	s := mustFit(t, features.Default(), train)
 	m := s.Matrix(train, true)
 	full := s.Matrix(train, false)
@@ -394,7 +348,7 @@ func TestMatrixOutOfFold(t *testing.T) {
 // (Matrix, training false) computes, for every ride of a month, also after
 // the spec went through JSON.
 func TestRowMatrixParity(t *testing.T) {
-	s := mustFit(t, features.Default(), mustLoadMonth(t, "2021-01"))
+	s := mustFit(t, features.Default(), tlcdata.CourseShared(t, "2021-01"))
 	b, err := json.Marshal(s)
 	if err != nil {
 		t.Fatal(err)
@@ -406,7 +360,7 @@ func TestRowMatrixParity(t *testing.T) {
 	if loaded.Version != s.Version {
 		t.Fatalf("got version %q after JSON, want %q", loaded.Version, s.Version)
 	}
-	valid := mustLoadMonth(t, "2021-02")
+	valid := tlcdata.CourseShared(t, "2021-02")
 	m := s.Matrix(valid, false)
 	var row []float32
 	for _, spec := range []*features.Spec{s, &loaded} {
@@ -494,7 +448,7 @@ func TestSpecJSON(t *testing.T) {
 }
 
 func BenchmarkRow(b *testing.B) {
-	s := mustFit(b, features.Default(), mustLoadMonth(b, "2021-01"))
+	s := mustFit(b, features.Default(), tlcdata.CourseShared(b, "2021-01"))
 	dst := make([]float32, len(s.Features))
 	r := tripcast.Ride{PULocationID: 130, DOLocationID: 205, TripDistance: 3.66, PickupTime: time.Date(2021, 2, 1, 8, 15, 0, 0, time.UTC)}
 	b.ReportAllocs()
@@ -508,7 +462,7 @@ func BenchmarkRow(b *testing.B) {
 // training matrix: read green 2021-01, clean it with the course rule, fit
 // the encodings and build the out-of-fold training matrix.
 func BenchmarkLoadCleanFeaturize(b *testing.B) {
-	path := monthFile(b, "2021-01")
+	path := testfiles.Green(b, "2021-01")
 	b.ReportAllocs()
 	rows := 0
 	for b.Loop() {
@@ -527,7 +481,7 @@ func BenchmarkLoadCleanFeaturize(b *testing.B) {
 }
 
 func BenchmarkMatrix(b *testing.B) {
-	train := mustLoadMonth(b, "2021-01")
+	train := tlcdata.CourseShared(b, "2021-01")
 	s := mustFit(b, features.Default(), train)
 	for _, training := range []bool{false, true} {
 		name := "serving"
@@ -547,10 +501,10 @@ func BenchmarkMatrix(b *testing.B) {
 // TestMatrixLeakage: validation labels never feed the features, and the
 // out-of-fold training matrix is the same on every call (fixed seed).
 func TestMatrixLeakage(t *testing.T) {
-	train := mustLoadMonth(t, "2021-01")
+	train := tlcdata.CourseShared(t, "2021-01")
 	s := mustFit(t, features.Default(), train)
 	t.Run("ValidLabels", func(t *testing.T) {
-		v := mustLoadMonth(t, "2021-02")
+		v := tlcdata.CourseShared(t, "2021-02")
 		shuffled := *v
 		shuffled.Duration = make([]float64, v.Len())
 		for i := range shuffled.Duration {

@@ -2,35 +2,13 @@ package gbdt_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
-	"tripcast"
 	"tripcast/gbdt"
-	"tripcast/tlc"
+	"tripcast/internal/rawfeatures"
+	"tripcast/internal/testfiles/tlcdata"
 )
-
-// sharedDir returns ../shared relative to the repository root (the
-// directory holding go.mod).
-func sharedDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
 
 var (
 	monthsMu sync.Mutex
@@ -47,35 +25,8 @@ func month(tb testing.TB, ym string) *gbdt.Dataset {
 	if d, ok := months[ym]; ok {
 		return d
 	}
-	path := filepath.Join(sharedDir(tb), "data", "tlc", "green_tripdata_"+ym+".parquet")
-	trips, _, err := tlc.LoadFile(path, tlc.RuleCourse)
-	if err != nil {
-		tb.Fatalf("load %s: %v", path, err)
-	}
-	d := features(trips)
+	d := rawfeatures.Dataset(tlcdata.Course(tb, ym))
 	months[ym] = d
-	return d
-}
-
-func features(t *tripcast.Trips) *gbdt.Dataset {
-	n := t.Len()
-	d := &gbdt.Dataset{
-		Names: []string{"PULocationID", "DOLocationID", "trip_distance", "hour", "weekday"},
-		Cols:  make([][]float32, 5),
-		Label: make([]float32, n),
-	}
-	for f := range d.Cols {
-		d.Cols[f] = make([]float32, n)
-	}
-	for i := 0; i < n; i++ {
-		tm := t.PickupTime(i)
-		d.Cols[0][i] = float32(t.PULocationID[i])
-		d.Cols[1][i] = float32(t.DOLocationID[i])
-		d.Cols[2][i] = float32(t.TripDistance[i])
-		d.Cols[3][i] = float32(tm.Hour())
-		d.Cols[4][i] = float32((int(tm.Weekday()) + 6) % 7)
-		d.Label[i] = float32(t.Duration[i])
-	}
 	return d
 }
 

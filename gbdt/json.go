@@ -8,10 +8,11 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"tripcast/internal/atomicfile"
 )
 
 // The model file is XGBoost's JSON model schema (as written by XGBoost 1.7's
@@ -609,23 +610,13 @@ func (x *xgbTree) tree(nf int, catFeat []bool) (tree, error) {
 // SaveFile writes the model to path (XGBoost JSON), atomically: a reader
 // never sees a half-written file.
 func (m *Model) SaveFile(path string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".model-*.json")
+	err := atomicfile.Write(path, func(f *os.File) error {
+		if err := f.Chmod(0o644); err != nil {
+			return err
+		}
+		return m.WriteJSON(f)
+	})
 	if err != nil {
-		return fmt.Errorf("save model %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save model %s: %w", path, err)
-	}
-	if err := m.WriteJSON(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save model %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save model %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("save model %s: %w", path, err)
 	}
 	return nil

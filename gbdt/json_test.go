@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"tripcast/gbdt"
+	"tripcast/internal/testenv"
+	"tripcast/internal/testfiles"
 )
 
 // readCSV reads a CSV of floats with a header; an empty cell is NaN.
@@ -62,7 +64,7 @@ func columns(rows [][]float32) [][]float32 {
 // TestFixtureParity predicts with the model XGBoost 1.7.4 saved and
 // compares with XGBoost's own predictions (tolerance 1e-4 minutes).
 func TestFixtureParity(t *testing.T) {
-	dir := filepath.Join(sharedDir(t), "fixtures", "xgboost-1.7-depth6")
+	dir := testfiles.Fixture(t, "xgboost-1.7-depth6")
 	m, err := gbdt.LoadFile(filepath.Join(dir, "model.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -244,6 +246,20 @@ func TestReadJSONMalformed(t *testing.T) {
 	}
 }
 
+// withMissing returns a copy of cols with every step-th value of column f,
+// from row f on, set to NaN (missing), so that default directions are
+// exercised.
+func withMissing(cols [][]float32, step int) [][]float32 {
+	out := make([][]float32, len(cols))
+	for f, c := range cols {
+		out[f] = append([]float32(nil), c...)
+		for i := f; i < len(c); i += step {
+			out[f][i] = float32(math.NaN())
+		}
+	}
+	return out
+}
+
 // TestXGBoostLoadsOurModel exports models tripcast trained (numeric, and
 // with categorical zone splits) and checks that XGBoost 1.7 itself loads
 // them and predicts what tripcast predicts (tolerance 1e-4).
@@ -252,13 +268,7 @@ func TestXGBoostLoadsOurModel(t *testing.T) {
 	train := head(month(t, "2021-01"), 30000, false)
 	valid := head(month(t, "2021-02"), 3000, false)
 	// Some missing values, so that default directions are exercised.
-	cols := make([][]float32, len(valid.Cols))
-	for f, c := range valid.Cols {
-		cols[f] = append([]float32(nil), c...)
-		for i := f; i < len(c); i += 37 {
-			cols[f][i] = float32(math.NaN())
-		}
-	}
+	cols := withMissing(valid.Cols, 37)
 	for _, cat := range []bool{false, true} {
 		t.Run(fmt.Sprintf("OKCategorical=%v", cat), func(t *testing.T) {
 			p := gbdt.DefaultParams()
@@ -308,10 +318,7 @@ func needXGBoost(t *testing.T) string {
 	t.Helper()
 	py := "/usr/bin/python3"
 	if out, err := exec.Command(py, "-c", "import xgboost, numpy").CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s has no xgboost (apt-get install -y python3-xgboost): %v: %s", py, err, out)
-		}
-		t.Skipf("%s has no xgboost (apt-get install -y python3-xgboost); set CI=true to fail instead", py)
+		testenv.SkipOrFail(t, "%s has no xgboost (apt-get install -y python3-xgboost): %v: %s", py, err, out)
 	}
 	return py
 }
@@ -359,13 +366,7 @@ func TestWeLoadXGBoostModel(t *testing.T) {
 	py := needXGBoost(t)
 	train := head(month(t, "2021-01"), 5000, false)
 	valid := head(month(t, "2021-02"), 2000, false)
-	cols := make([][]float32, len(valid.Cols))
-	for f, c := range valid.Cols {
-		cols[f] = append([]float32(nil), c...)
-		for i := f; i < len(c); i += 29 {
-			cols[f][i] = float32(math.NaN())
-		}
-	}
+	cols := withMissing(valid.Cols, 29)
 	dir := t.TempDir()
 	writeCSV(t, filepath.Join(dir, "train.csv"), train.Names, train.Cols, train.Label)
 	writeCSV(t, filepath.Join(dir, "input.csv"), valid.Names, cols, nil)

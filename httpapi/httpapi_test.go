@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"tripcast"
 	"tripcast/blob"
 	"tripcast/httpapi"
+	"tripcast/internal/testlog"
 	"tripcast/predlog"
 	"tripcast/serve"
 )
@@ -47,25 +47,13 @@ type env struct {
 	plog  *predlog.Writer
 	store tripcast.BlobStore
 	reg   *prometheus.Registry
-	logs  *syncBuffer
+	logs  *testlog.Buffer
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // MustServe starts a server on 127.0.0.1:0 with no model loaded.
 func MustServe(t testing.TB, cfg httpapi.Config) *env {
 	t.Helper()
-	e := &env{reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	e := &env{reg: prometheus.NewRegistry(), logs: &testlog.Buffer{}}
 	logger := slog.New(slog.NewTextHandler(e.logs, nil))
 	m, err := serve.NewMetrics(e.reg)
 	if err != nil {

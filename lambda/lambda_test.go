@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,29 +17,11 @@ import (
 
 	"tripcast"
 	"tripcast/gbdt"
+	"tripcast/internal/testfiles"
 	"tripcast/lambda"
 	"tripcast/serve"
 	"tripcast/stream"
 )
-
-// fixtureDir returns ../shared/fixtures relative to the repository root.
-func fixtureDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "fixtures")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
 
 // xgbModel is a real model: XGBoost 1.7's 100 trees trained on green 2021-01
 // (features PULocationID, DOLocationID, trip_distance, pickup hour, weekday
@@ -54,7 +34,7 @@ type xgbModel struct {
 
 func mustLoadModel(tb testing.TB, version string) *xgbModel {
 	tb.Helper()
-	m, err := gbdt.LoadFile(filepath.Join(fixtureDir(tb), "xgboost-1.7-depth6", "model.json"))
+	m, err := gbdt.LoadFile(testfiles.Fixture(tb, "xgboost-1.7-depth6/model.json"))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -3,43 +3,13 @@ package linear_test
 import (
 	"bytes"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"tripcast"
+	"tripcast/internal/testfiles/tlcdata"
 	"tripcast/linear"
-	"tripcast/tlc"
 )
-
-// dataDir returns ../shared/data/tlc relative to the repository root.
-func dataDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "data", "tlc")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
-
-func mustLoadMonth(tb testing.TB, m string) *tripcast.Trips {
-	tb.Helper()
-	t, _, err := tlc.LoadFile(filepath.Join(dataDir(tb), "green_tripdata_"+m+".parquet"), tlc.RuleCourse)
-	if err != nil {
-		tb.Fatalf("load %s: %v", m, err)
-	}
-	return t
-}
 
 func rmse(m *linear.Model, t *tripcast.Trips) float64 {
 	pred := make([]float64, t.Len())
@@ -218,9 +188,9 @@ func TestTrainExact(t *testing.T) {
 // solution (Train) is better, 7.4808, as scipy's LSQR run to convergence
 // (atol = btol = 1e-12) also gives on the same rows.
 func TestCourseBaseline(t *testing.T) {
-	train := mustLoadMonth(t, "2021-01")
-	valid := mustLoadMonth(t, "2021-02")
-	test := mustLoadMonth(t, "2021-03")
+	train := tlcdata.Course(t, "2021-01")
+	valid := tlcdata.Course(t, "2021-02")
+	test := tlcdata.Course(t, "2021-03")
 	course, err := linear.TrainCourse(train)
 	if err != nil {
 		t.Fatal(err)
@@ -286,7 +256,7 @@ func TestReadJSON(t *testing.T) {
 }
 
 func BenchmarkTrain(b *testing.B) {
-	train := mustLoadMonth(b, "2021-01")
+	train := tlcdata.Course(b, "2021-01")
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := linear.Train(train, linear.DefaultAlpha); err != nil {
@@ -297,7 +267,7 @@ func BenchmarkTrain(b *testing.B) {
 }
 
 func BenchmarkPredict(b *testing.B) {
-	train := mustLoadMonth(b, "2021-01")
+	train := tlcdata.Course(b, "2021-01")
 	m, err := linear.Train(train, linear.DefaultAlpha)
 	if err != nil {
 		b.Fatal(err)

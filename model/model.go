@@ -12,11 +12,11 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 
 	"tripcast"
 	"tripcast/features"
 	"tripcast/gbdt"
+	"tripcast/internal/atomicfile"
 	"tripcast/linear"
 )
 
@@ -247,19 +247,11 @@ func LoadFile(path string) (*Artifact, error) {
 // SaveFile writes the artifact to path atomically (temporary file, then
 // rename).
 func (a *Artifact) SaveFile(path string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".model-*")
+	err := atomicfile.Write(path, func(f *os.File) error {
+		_, err := a.WriteTo(f)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("save model: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := a.WriteTo(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save model %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save model %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("save model %s: %w", path, err)
 	}
 	return nil

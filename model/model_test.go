@@ -15,7 +15,7 @@ import (
 	"tripcast"
 	"tripcast/features"
 	"tripcast/gbdt"
-	"tripcast/internal/testdata"
+	"tripcast/internal/testfiles"
 	"tripcast/linear"
 	"tripcast/model"
 	"tripcast/tlc"
@@ -45,7 +45,7 @@ func readFloats(t *testing.T, path string) []float64 {
 // tripcast predicts its 2,000 rows like XGBoost (tolerance 1e-4, float32
 // printing of the reference being 7 significant digits).
 func TestPredictCSVXGBoostFixture(t *testing.T) {
-	dir := testdata.Fixture(t, "xgboost-1.7-depth6")
+	dir := testfiles.Fixture(t, "xgboost-1.7-depth6")
 	a, err := model.LoadFile(filepath.Join(dir, "model.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +79,7 @@ func TestPredictCSVXGBoostFixture(t *testing.T) {
 }
 
 func TestPredictCSVErrors(t *testing.T) {
-	a, err := model.LoadFile(testdata.Fixture(t, "xgboost-1.7-depth6/model.json"))
+	a, err := model.LoadFile(testfiles.Fixture(t, "xgboost-1.7-depth6/model.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestRead(t *testing.T) {
 // loadMonth reads a real month with the course rule.
 func loadMonth(t testing.TB, month string) *tripcast.Trips {
 	t.Helper()
-	trips, _, err := tlc.LoadFile(testdata.Green(t, month), tlc.RuleCourse)
+	trips, _, err := tlc.LoadFile(testfiles.Green(t, month), tlc.RuleCourse)
 	if err != nil {
 		t.Fatal(err)
 	}

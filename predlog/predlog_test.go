@@ -15,56 +15,16 @@ import (
 
 	"tripcast"
 	"tripcast/blob"
+	"tripcast/blob/blobtest"
+	"tripcast/internal/testfiles/tlcdata"
 	"tripcast/predlog"
-	"tripcast/tlc"
-)
-
-// MustOpenStore returns a file blob store in a temp dir.
-func MustOpenStore(t testing.TB) *blob.File {
-	t.Helper()
-	s, err := blob.NewFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// dataDir returns ../shared/data/tlc relative to the repository root.
-func dataDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "data", "tlc")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
-
-var (
-	tripsOnce sync.Once
-	trips     *tripcast.Trips
-	tripsErr  error
 )
 
 // realRecords turns the first n rides of green 2021-01 into prediction
 // records made from t0 on, one every step, predicting the actual duration.
 func realRecords(tb testing.TB, n int, t0 time.Time, step time.Duration) []tripcast.PredictionRecord {
 	tb.Helper()
-	tripsOnce.Do(func() {
-		trips, _, tripsErr = tlc.LoadFile(filepath.Join(dataDir(tb), "green_tripdata_2021-01.parquet"), tlc.RuleCourse)
-	})
-	if tripsErr != nil {
-		tb.Fatal(tripsErr)
-	}
+	trips := tlcdata.CourseShared(tb, "2021-01")
 	if n > trips.Len() {
 		n = trips.Len()
 	}
@@ -86,7 +46,7 @@ func TestWriter(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 3, 4, 22, 58, 0, 0, time.UTC)
 	t.Run("OK", func(t *testing.T) {
-		store := MustOpenStore(t)
+		store := blobtest.MustOpenFile(t)
 		w := predlog.New(store, predlog.Options{FlushInterval: time.Hour})
 		defer w.Close()
 		recs := realRecords(t, 5000, t0, 50*time.Millisecond) // 22:58 to 23:02: two hours, two dates
@@ -128,7 +88,7 @@ func TestWriter(t *testing.T) {
 		}
 	})
 	t.Run("OKReadWindow", func(t *testing.T) {
-		store := MustOpenStore(t)
+		store := blobtest.MustOpenFile(t)
 		w := predlog.New(store, predlog.Options{})
 		recs := realRecords(t, 300, t0, time.Second) // 22:58:00 to 23:02:59
 		if err := w.Log(ctx, recs); err != nil {
@@ -150,7 +110,7 @@ func TestWriter(t *testing.T) {
 		}
 	})
 	t.Run("OKBackgroundFlush", func(t *testing.T) {
-		store := MustOpenStore(t)
+		store := blobtest.MustOpenFile(t)
 		w := predlog.New(store, predlog.Options{FlushRecords: 100, FlushInterval: time.Hour})
 		defer w.Close()
 		if err := w.Log(ctx, realRecords(t, 150, t0, time.Millisecond)); err != nil {
@@ -172,7 +132,7 @@ func TestWriter(t *testing.T) {
 		}
 	})
 	t.Run("ErrWriteKeepsRecords", func(t *testing.T) {
-		store := MustOpenStore(t)
+		store := blobtest.MustOpenFile(t)
 		w := predlog.New(store, predlog.Options{FlushInterval: time.Hour})
 		defer w.Close()
 		// A file where the hour-23 folder must go: writing that partition fails.
@@ -210,7 +170,7 @@ func TestWriter(t *testing.T) {
 		}
 	})
 	t.Run("ErrFull", func(t *testing.T) {
-		w := predlog.New(MustOpenStore(t), predlog.Options{FlushRecords: 10, MaxPending: 10, FlushInterval: time.Hour})
+		w := predlog.New(blobtest.MustOpenFile(t), predlog.Options{FlushRecords: 10, MaxPending: 10, FlushInterval: time.Hour})
 		defer w.Close()
 		recs := realRecords(t, 11, t0, time.Millisecond)
 		if err := w.Log(ctx, recs); tripcast.ErrorCode(err) != tripcast.EUNAVAILABLE {
@@ -218,7 +178,7 @@ func TestWriter(t *testing.T) {
 		}
 	})
 	t.Run("ErrClosed", func(t *testing.T) {
-		w := predlog.New(MustOpenStore(t), predlog.Options{})
+		w := predlog.New(blobtest.MustOpenFile(t), predlog.Options{})
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +195,7 @@ func TestWriter(t *testing.T) {
 // consumers do: every record is read back exactly once.
 func TestWriterConcurrent(t *testing.T) {
 	ctx := context.Background()
-	store := MustOpenStore(t)
+	store := blobtest.MustOpenFile(t)
 	w := predlog.New(store, predlog.Options{FlushRecords: 500, FlushInterval: 5 * time.Millisecond})
 	t0 := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
 	recs := realRecords(t, 8000, t0, time.Millisecond)
@@ -278,7 +238,7 @@ func TestWriterConcurrent(t *testing.T) {
 
 func TestMulti(t *testing.T) {
 	ctx := context.Background()
-	a, b := MustOpenStore(t), MustOpenStore(t)
+	a, b := blobtest.MustOpenFile(t), blobtest.MustOpenFile(t)
 	wa, wb := predlog.New(a, predlog.Options{}), predlog.New(b, predlog.Options{})
 	defer wa.Close()
 	defer wb.Close()
@@ -298,7 +258,7 @@ func TestMulti(t *testing.T) {
 }
 
 func BenchmarkLog(b *testing.B) {
-	w := predlog.New(MustOpenStore(b), predlog.Options{FlushInterval: time.Hour, MaxPending: 1 << 30, FlushRecords: 1 << 30})
+	w := predlog.New(blobtest.MustOpenFile(b), predlog.Options{FlushInterval: time.Hour, MaxPending: 1 << 30, FlushRecords: 1 << 30})
 	defer w.Close()
 	recs := realRecords(b, 100, time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC), time.Millisecond)
 	ctx := context.Background()
@@ -314,7 +274,7 @@ func BenchmarkLog(b *testing.B) {
 func BenchmarkFlush(b *testing.B) {
 	for _, n := range []int{1000, 50000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			w := predlog.New(MustOpenStore(b), predlog.Options{FlushInterval: time.Hour, FlushRecords: 1 << 30})
+			w := predlog.New(blobtest.MustOpenFile(b), predlog.Options{FlushInterval: time.Hour, FlushRecords: 1 << 30})
 			defer w.Close()
 			recs := realRecords(b, n, time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC), time.Microsecond)
 			ctx := context.Background()
@@ -338,7 +298,7 @@ func TestCompact(t *testing.T) {
 	hour := t0.Truncate(time.Hour)
 	// logged writes 500 records in 5 flushes (5 files in hour 22).
 	logged := func(t *testing.T) (*blob.File, []tripcast.PredictionRecord) {
-		store := MustOpenStore(t)
+		store := blobtest.MustOpenFile(t)
 		w := predlog.New(store, predlog.Options{FlushInterval: time.Hour})
 		defer w.Close()
 		recs := realRecords(t, 500, t0, time.Second)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"tripcast"
+	"tripcast/internal/testfiles/tlcdata"
 	"tripcast/serve"
 )
 
@@ -139,7 +140,7 @@ func TestDecodeEvent(t *testing.T) {
 // Rides the validation must refuse (a distance over 500 miles in the raw
 // data) are checked to be refused with the right field.
 func TestDecodeEventRealRides(t *testing.T) {
-	trips := realTrips(t)
+	trips := tlcdata.Course(t, "2021-01")
 	var refused int
 	for i := 0; i < trips.Len(); i++ {
 		want := tripcast.Ride{ID: strconv.Itoa(i), PULocationID: int(trips.PULocationID[i]), DOLocationID: int(trips.DOLocationID[i]),

@@ -2,14 +2,10 @@ package serve_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
-	"testing"
 
 	"tripcast"
-	"tripcast/tlc"
 )
 
 // linearModel is a real, deterministic model of our own Model interface:
@@ -68,33 +64,4 @@ func (s *source) Load(ctx context.Context, v string) (tripcast.Model, error) {
 		return nil, tripcast.Errorf(tripcast.ENOTFOUND, "version %s not found", v)
 	}
 	return newLinear(n), nil
-}
-
-// dataDir returns ../shared/data/tlc relative to the repository root.
-func dataDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "data", "tlc")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
-
-// realTrips loads green 2021-01 with the course rule.
-func realTrips(tb testing.TB) *tripcast.Trips {
-	tb.Helper()
-	trips, _, err := tlc.LoadFile(filepath.Join(dataDir(tb), "green_tripdata_2021-01.parquet"), tlc.RuleCourse)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return trips
 }

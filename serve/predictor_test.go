@@ -1,7 +1,6 @@
 package serve_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"tripcast"
+	"tripcast/internal/testlog"
 	"tripcast/serve"
 )
 
@@ -177,7 +177,7 @@ tripcast_model_swaps_total 2
 
 func TestFollow(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
-		var logs syncBuffer
+		var logs testlog.Buffer
 		p := serve.New(serve.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		src := &source{corrupt: map[string]bool{"5": true}}
 		src.set("4")
@@ -208,24 +208,6 @@ func TestFollow(t *testing.T) {
 			t.Errorf("got %v, want invalid", err)
 		}
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func waitVersion(t *testing.T, p *serve.Predictor, v string) {

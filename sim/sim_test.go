@@ -8,55 +8,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"tripcast"
+	"tripcast/internal/testfiles/tlcdata"
 	"tripcast/serve"
 	"tripcast/sim"
 	"tripcast/stream"
-	"tripcast/tlc"
 )
-
-// monthFile returns ../shared/data/tlc/green_tripdata_<m>.parquet relative to
-// the repository root.
-func monthFile(tb testing.TB, m string) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "data", "tlc", "green_tripdata_"+m+".parquet")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
-
-var (
-	tripsOnce sync.Once
-	trips     *tripcast.Trips
-	tripsErr  error
-)
-
-// mustTrips returns green 2021-01 cleaned with the course rule.
-func mustTrips(tb testing.TB) *tripcast.Trips {
-	tb.Helper()
-	tripsOnce.Do(func() { trips, _, tripsErr = tlc.LoadFile(monthFile(tb, "2021-01"), tlc.RuleCourse) })
-	if tripsErr != nil {
-		tb.Fatal(tripsErr)
-	}
-	return trips
-}
 
 // fakeClock advances only when slept on.
 type fakeClock struct {
@@ -150,7 +112,7 @@ func checkRideEvent(t *testing.T, data []byte, tr *tripcast.Trips, i int, wantID
 
 func TestRun(t *testing.T) {
 	ctx := context.Background()
-	tr := mustTrips(t)
+	tr := tlcdata.CourseShared(t, "2021-01")
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 	t.Run("OKScheduleAndGroundTruth", func(t *testing.T) {
@@ -328,7 +290,7 @@ func TestRun(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	tr := mustTrips(t)
+	tr := tlcdata.CourseShared(t, "2021-01")
 	target := sim.Func(func(context.Context, []byte) error { return nil })
 	noDur := *tr
 	noDur.Duration = nil
@@ -396,7 +358,7 @@ func (h *predictHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func TestHTTP(t *testing.T) {
 	ctx := context.Background()
-	tr := mustTrips(t)
+	tr := tlcdata.CourseShared(t, "2021-01")
 
 	t.Run("OK", func(t *testing.T) {
 		h := &predictHandler{}
@@ -488,7 +450,7 @@ func TestHTTP(t *testing.T) {
 func TestStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tr := mustTrips(t)
+	tr := tlcdata.CourseShared(t, "2021-01")
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	st, err := stream.OpenEmbedded(ctx, t.TempDir(), "", stream.NATSOptions{Logger: logger, PollWait: 100 * time.Millisecond})
 	if err != nil {
@@ -575,7 +537,7 @@ func readStream(t *testing.T, ctx context.Context, st tripcast.Stream, name stri
 // BenchmarkRun is the generator's own cost: ride events built and handed
 // to a sink that drops them, as fast as possible, with ground truth.
 func BenchmarkRun(b *testing.B) {
-	tr := mustTrips(b)
+	tr := tlcdata.CourseShared(b, "2021-01")
 	drop := sim.Func(func(context.Context, []byte) error { return nil })
 	b.ReportAllocs()
 	events := 0
@@ -598,7 +560,7 @@ func BenchmarkRun(b *testing.B) {
 // does), as fast as the stream takes them.
 func BenchmarkStreamTarget(b *testing.B) {
 	ctx := context.Background()
-	tr := mustTrips(b)
+	tr := tlcdata.CourseShared(b, "2021-01")
 	st, err := stream.OpenEmbedded(ctx, b.TempDir(), "", stream.NATSOptions{})
 	if err != nil {
 		b.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"tripcast"
+	"tripcast/internal/testenv"
 	"tripcast/stream"
 )
 
@@ -507,21 +507,6 @@ func testNATSOptions(t testing.TB) stream.NATSOptions {
 	return stream.NATSOptions{Logger: testLogger(t), BatchSize: 16, PollWait: 200 * time.Millisecond}
 }
 
-// requireServer skips (or fails when CI=true) if nothing answers at addr.
-func requireServer(t testing.TB, what, addr string) {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err == nil {
-		conn.Close()
-		return
-	}
-	msg := fmt.Sprintf("%s not reachable at %s (%v): start it with .ci/run", what, addr, err)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 func TestNATSEmbedded(t *testing.T) {
 	runConformance(t, func(t *testing.T) *harness {
 		dir := t.TempDir()
@@ -544,7 +529,7 @@ func TestNATSExternal(t *testing.T) {
 	if err != nil {
 		t.Fatalf("TRIPCAST_TEST_NATS: %v", err)
 	}
-	requireServer(t, "NATS", u.Host)
+	testenv.Require(t, "NATS", u.Host)
 	runConformance(t, func(t *testing.T) *harness {
 		return mustOpenHarness(t, func() (tripcast.Stream, error) {
 			return stream.OpenNATS(context.Background(), natsTestURL(), testNATSOptions(t))
@@ -565,7 +550,7 @@ func TestKinesis(t *testing.T) {
 	if err != nil {
 		t.Fatalf("TRIPCAST_TEST_KINESIS: %v", err)
 	}
-	requireServer(t, "Kinesis (kinesalite)", u.Host)
+	testenv.Require(t, "Kinesis (kinesalite)", u.Host)
 	runConformance(t, func(t *testing.T) *harness {
 		cp := newMemCheckpoints() // survives restarts, like the metadata DB
 		// Two shards, small batches, fast polling for the tests.

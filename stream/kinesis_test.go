@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"tripcast"
+	"tripcast/internal/testenv"
 	"tripcast/stream"
 )
 
@@ -24,7 +25,7 @@ func TestKinesisSplit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	requireServer(t, "Kinesis (kinesalite)", u.Host)
+	testenv.Require(t, "Kinesis (kinesalite)", u.Host)
 	cp := newMemCheckpoints()
 	raw := "kinesis://?shards=1&batch=16&poll=50ms&discover=200ms&endpoint=" + url.QueryEscape(kinesisTestEndpoint())
 	s, err := stream.OpenKinesis(context.Background(), raw, cp, testLogger(t))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"tripcast"
+	"tripcast/internal/testenv"
 	"tripcast/stream"
 )
 
@@ -289,7 +290,7 @@ func TestNATSDedup(t *testing.T) {
 		},
 		"External": func(t *testing.T) tripcast.Stream {
 			u, _ := url.Parse(natsTestURL())
-			requireServer(t, "NATS", u.Host)
+			testenv.Require(t, "NATS", u.Host)
 			s, err := stream.OpenNATS(context.Background(), natsTestURL(), testNATSOptions(t))
 			if err != nil {
 				t.Fatal(err)

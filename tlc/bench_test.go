@@ -5,12 +5,13 @@ import (
 	"os"
 	"testing"
 
+	"tripcast/internal/testfiles"
 	"tripcast/tlc"
 )
 
 // BenchmarkLoadFile reads and cleans green 2021-01 (76,518 rows) from disk.
 func BenchmarkLoadFile(b *testing.B) {
-	path := month(b, "2021-01")
+	path := testfiles.Green(b, "2021-01")
 	b.ReportAllocs()
 	rows := 0
 	for b.Loop() {
@@ -25,7 +26,7 @@ func BenchmarkLoadFile(b *testing.B) {
 
 // BenchmarkRead reads green 2021-01 from memory, without cleaning.
 func BenchmarkRead(b *testing.B) {
-	data, err := os.ReadFile(month(b, "2021-01"))
+	data, err := os.ReadFile(testfiles.Green(b, "2021-01"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"tripcast"
+	"tripcast/internal/testfiles"
 	"tripcast/tlc"
 )
 
@@ -32,7 +33,7 @@ type tlcServer struct {
 
 func newTLCServer(t *testing.T) *tlcServer {
 	t.Helper()
-	dir := dataDir(t)
+	dir := testfiles.TLCDir(t)
 	s := &tlcServer{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
@@ -109,7 +110,7 @@ func TestDownload(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sameFile(t, dst, month(t, "2021-01"))
+		sameFile(t, dst, testfiles.Green(t, "2021-01"))
 		if last != 1333519 || total != 1333519 {
 			t.Fatalf("got progress %d/%d, want 1333519/1333519", last, total)
 		}
@@ -127,7 +128,7 @@ func TestDownload(t *testing.T) {
 		if err := d.Zones(ctx, dst); err != nil {
 			t.Fatal(err)
 		}
-		sameFile(t, dst, filepath.Join(dataDir(t), "taxi_zone_lookup.csv"))
+		sameFile(t, dst, testfiles.TLC(t, "taxi_zone_lookup.csv"))
 	})
 	t.Run("OK/DefaultURLs", func(t *testing.T) {
 		var d tlc.Downloader
@@ -146,7 +147,7 @@ func TestDownload(t *testing.T) {
 		if err := d.Month(ctx, "green", "2023-03", dst); err != nil {
 			t.Fatal(err)
 		}
-		sameFile(t, dst, month(t, "2023-03"))
+		sameFile(t, dst, testfiles.Green(t, "2023-03"))
 		log := srv.log()
 		want := []string{"/trip-data/green_tripdata_2023-03.parquet ", "/trip-data/green_tripdata_2023-03.parquet bytes=865499-"}
 		if len(log) != 2 || log[0] != want[0] || log[1] != want[1] {
@@ -162,7 +163,7 @@ func TestDownload(t *testing.T) {
 		if err := d.Month(ctx, "green", "2021-02", dst); err != nil {
 			t.Fatal(err)
 		}
-		sameFile(t, dst, month(t, "2021-02"))
+		sameFile(t, dst, testfiles.Green(t, "2021-02"))
 		if got := len(srv.log()); got != 3 {
 			t.Fatalf("got %d requests, want 3", got)
 		}
@@ -195,7 +196,7 @@ func TestDownload(t *testing.T) {
 	t.Run("ErrNotParquet", func(t *testing.T) {
 		// The zone CSV served under a parquet name: complete, but not parquet.
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			http.ServeFile(w, r, filepath.Join(dataDir(t), "taxi_zone_lookup.csv"))
+			http.ServeFile(w, r, testfiles.TLC(t, "taxi_zone_lookup.csv"))
 		}))
 		defer srv.Close()
 		dir := t.TempDir()
@@ -230,7 +231,7 @@ func assertEmptyDir(t *testing.T, dir string) {
 
 func TestZones(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
-		z, err := tlc.LoadZones(filepath.Join(dataDir(t), "taxi_zone_lookup.csv"))
+		z, err := tlc.LoadZones(testfiles.TLC(t, "taxi_zone_lookup.csv"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,32 +14,9 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"tripcast"
+	"tripcast/internal/testfiles"
 	"tripcast/tlc"
 )
-
-// dataDir returns ../shared/data/tlc relative to the repository root.
-func dataDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "data", "tlc")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
-
-// month returns the path of a real green month.
-func month(tb testing.TB, m string) string {
-	return filepath.Join(dataDir(tb), "green_tripdata_"+m+".parquet")
-}
 
 func TestLoadFile(t *testing.T) {
 	t.Run("OK/Course", func(t *testing.T) {
@@ -50,7 +27,7 @@ func TestLoadFile(t *testing.T) {
 			{"2021-01", 76518, 73908},
 			{"2021-02", 64572, 61921},
 		} {
-			trips, rep, err := tlc.LoadFile(month(t, tc.month), tlc.RuleCourse)
+			trips, rep, err := tlc.LoadFile(testfiles.Green(t, tc.month), tlc.RuleCourse)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,7 +58,7 @@ func TestLoadFile(t *testing.T) {
 			"2024-03": {"duration_out_of_range": 2318, "pickup_outside_month": 6, "distance_absurd": 17},
 		}
 		for m, drops := range want {
-			trips, rep, err := tlc.LoadFile(month(t, m), tlc.RuleDefault)
+			trips, rep, err := tlc.LoadFile(testfiles.Green(t, m), tlc.RuleDefault)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,7 +91,7 @@ func TestLoadFile(t *testing.T) {
 	t.Run("OK/MonthOption", func(t *testing.T) {
 		// A name without a month, the month given explicitly.
 		dst := filepath.Join(t.TempDir(), "january.parquet")
-		copyFile(t, month(t, "2021-01"), dst)
+		copyFile(t, testfiles.Green(t, "2021-01"), dst)
 		_, rep, err := tlc.LoadFileOptions(dst, tlc.Options{Rule: tlc.RuleDefault, Month: "2021-01"})
 		if err != nil {
 			t.Fatal(err)
@@ -125,7 +102,7 @@ func TestLoadFile(t *testing.T) {
 	})
 	t.Run("ErrNoMonth", func(t *testing.T) {
 		dst := filepath.Join(t.TempDir(), "january.parquet")
-		copyFile(t, month(t, "2021-01"), dst)
+		copyFile(t, testfiles.Green(t, "2021-01"), dst)
 		_, _, err := tlc.LoadFile(dst, tlc.RuleDefault)
 		if err == nil || !strings.Contains(err.Error(), "YYYY-MM") || tripcast.ErrorCode(err) != tripcast.EINVALID {
 			t.Fatalf("got %v, want an invalid error asking for the month", err)
@@ -148,7 +125,7 @@ func TestLoadFile(t *testing.T) {
 func TestRead(t *testing.T) {
 	for _, m := range []string{"2021-01", "2023-03"} {
 		t.Run("OK/"+m, func(t *testing.T) {
-			data, err := os.ReadFile(month(t, m))
+			data, err := os.ReadFile(testfiles.Green(t, m))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -173,11 +150,11 @@ func TestRead(t *testing.T) {
 	}
 	t.Run("OK/NullPassengerCount", func(t *testing.T) {
 		// 2021-01 has 36,047 rows with a null passenger_count (README).
-		_, rep, err := tlc.LoadFile(month(t, "2021-01"), tlc.RuleCourse)
+		_, rep, err := tlc.LoadFile(testfiles.Green(t, "2021-01"), tlc.RuleCourse)
 		if err != nil {
 			t.Fatal(err)
 		}
-		data, _ := os.ReadFile(month(t, "2021-01"))
+		data, _ := os.ReadFile(testfiles.Green(t, "2021-01"))
 		raw, err := tlc.Read(bytes.NewReader(data), int64(len(data)), rep.File)
 		if err != nil {
 			t.Fatal(err)
@@ -405,7 +382,7 @@ func corrupt(b []byte) []byte {
 // the file and the problem.
 func TestLoadBadFiles(t *testing.T) {
 	dir := t.TempDir()
-	real, err := os.ReadFile(month(t, "2021-01"))
+	real, err := os.ReadFile(testfiles.Green(t, "2021-01"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,7 +482,7 @@ func TestLoadBadFiles(t *testing.T) {
 
 func TestClean(t *testing.T) {
 	t.Run("OK/CopyLeavesInput", func(t *testing.T) {
-		data, err := os.ReadFile(month(t, "2021-02"))
+		data, err := os.ReadFile(testfiles.Green(t, "2021-02"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -525,7 +502,7 @@ func TestClean(t *testing.T) {
 		if got := row(raw.Trips, 0); got[0] != first[0] || got[2] != first[2] {
 			t.Fatalf("got first row %v after Clean, want %v", got, first)
 		}
-		want, _, err := tlc.LoadFile(month(t, "2021-02"), tlc.RuleDefault)
+		want, _, err := tlc.LoadFile(testfiles.Green(t, "2021-02"), tlc.RuleDefault)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,34 +18,16 @@ import (
 
 	"tripcast"
 	"tripcast/blob"
+	"tripcast/internal/testfiles"
 	"tripcast/sqlstore/sqlstoretest"
 	"tripcast/tracking"
 )
-
-// sharedDir returns /work/shared (the folder next to the repository).
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
 
 // fixture returns a real model file (XGBoost 1.7 JSON) to use as an
 // artifact.
 func fixture(t testing.TB) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(sharedDir(t), "fixtures", "xgboost-1.7-depth6", "model.json"))
+	b, err := os.ReadFile(testfiles.Fixture(t, "xgboost-1.7-depth6/model.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +69,7 @@ func TestRun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tlc := filepath.Join(sharedDir(t), "data", "tlc", "green_tripdata_2021-01.parquet")
+			tlc := testfiles.Green(t, "2021-01")
 			data, err := os.ReadFile(tlc)
 			if err != nil {
 				t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 
 	"tripcast"
 	"tripcast/blob"
-	"tripcast/internal/testdata"
+	"tripcast/internal/testfiles"
 	"tripcast/model"
 	"tripcast/sqlstore/sqlstoretest"
 	"tripcast/tlc"
@@ -27,10 +27,10 @@ func months(t testing.TB) (*tripcast.Trips, *tripcast.Trips) {
 	t.Helper()
 	monthsOnce.Do(func() {
 		var err error
-		if jan, _, err = tlc.LoadFile(testdata.Green(t, "2021-01"), tlc.RuleCourse); err != nil {
+		if jan, _, err = tlc.LoadFile(testfiles.Green(t, "2021-01"), tlc.RuleCourse); err != nil {
 			t.Fatal(err)
 		}
-		if feb, _, err = tlc.LoadFile(testdata.Green(t, "2021-02"), tlc.RuleCourse); err != nil {
+		if feb, _, err = tlc.LoadFile(testfiles.Green(t, "2021-02"), tlc.RuleCourse); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -248,7 +248,7 @@ func TestBootstrap(t *testing.T) {
 	})
 	t.Run("OK", func(t *testing.T) {
 		out, err := train.Bootstrap(ctx, trk, blobs, train.BootstrapOptions{
-			Files: []string{testdata.Green(t, "2021-01")}, Rule: tlc.RuleCourse, Params: quick,
+			Files: []string{testfiles.Green(t, "2021-01")}, Rule: tlc.RuleCourse, Params: quick,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -301,7 +301,7 @@ func TestAccuracyTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	te, _, err := tlc.LoadFile(testdata.Green(t, "2021-03"), tlc.RuleCourse)
+	te, _, err := tlc.LoadFile(testfiles.Green(t, "2021-03"), tlc.RuleCourse)
 	if err != nil {
 		t.Fatal(err)
 	}

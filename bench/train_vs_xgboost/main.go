@@ -26,8 +26,8 @@ import (
 	"syscall"
 	"time"
 
-	"tripcast"
 	"tripcast/gbdt"
+	"tripcast/internal/rawfeatures"
 	"tripcast/tlc"
 )
 
@@ -179,29 +179,7 @@ func load(path string) (*gbdt.Dataset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
-	return features(trips), nil
-}
-
-func features(t *tripcast.Trips) *gbdt.Dataset {
-	n := t.Len()
-	d := &gbdt.Dataset{
-		Names: []string{"PULocationID", "DOLocationID", "trip_distance", "hour", "weekday"},
-		Cols:  make([][]float32, 5),
-		Label: make([]float32, n),
-	}
-	for f := range d.Cols {
-		d.Cols[f] = make([]float32, n)
-	}
-	for i := 0; i < n; i++ {
-		tm := t.PickupTime(i)
-		d.Cols[0][i] = float32(t.PULocationID[i])
-		d.Cols[1][i] = float32(t.DOLocationID[i])
-		d.Cols[2][i] = float32(t.TripDistance[i])
-		d.Cols[3][i] = float32(tm.Hour())
-		d.Cols[4][i] = float32((int(tm.Weekday()) + 6) % 7)
-		d.Label[i] = float32(t.Duration[i])
-	}
-	return d
+	return rawfeatures.Dataset(trips), nil
 }
 
 func writeCSV(path string, d *gbdt.Dataset) error {

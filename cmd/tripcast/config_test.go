@@ -20,6 +20,20 @@ func runCmd(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
+// mustRunWith returns a function that runs the command tree with its args
+// followed by extra (such as --data-dir DIR), fails the test when the
+// command fails, and returns its stdout.
+func mustRunWith(t *testing.T, extra ...string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		out, err := runCmd(t, append(args, extra...)...)
+		if err != nil {
+			t.Fatalf("tripcast %s: %v", strings.Join(args, " "), err)
+		}
+		return out
+	}
+}
+
 func TestConfigCmd(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		dir := t.TempDir()

@@ -11,25 +11,14 @@ import (
 	"testing"
 
 	"tripcast/dataset"
+	"tripcast/internal/testfiles"
 )
 
-// tlcData returns ../shared/data/tlc relative to the repository root.
+// tlcData returns ../shared/data/tlc. consume_test.go calls it; new code
+// calls package testdata.
 func tlcData(tb testing.TB) string {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "data", "tlc")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
+	return testfiles.TLCDir(tb)
 }
 
 // runIngest runs the root command with args and returns stdout, stderr.
@@ -57,7 +46,7 @@ func ingestLines(t *testing.T, out string) []map[string]any {
 }
 
 func TestIngest(t *testing.T) {
-	data := tlcData(t)
+	data := testfiles.TLCDir(t)
 	t.Run("OK/From", func(t *testing.T) {
 		dir := t.TempDir()
 		out, errOut, err := runIngest(t, "ingest", "--data-dir", dir, "--rule", "course", "--json",

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"tripcast/internal/testdata"
+	"tripcast/internal/testfiles"
 )
 
 // courseEvent is the Kinesis event of the course's Lambda test, with data
@@ -31,14 +31,8 @@ func courseEvent(records ...string) string {
 func TestLambdaEvent(t *testing.T) {
 	dir := t.TempDir()
 	base := []string{"--data-dir", dir, "--log-level", "warn"}
-	mustRun := func(args ...string) string {
-		out, err := runCmd(t, append(args, base...)...)
-		if err != nil {
-			t.Fatalf("tripcast %s: %v", strings.Join(args, " "), err)
-		}
-		return out
-	}
-	mustRun("train", "--train", testdata.Green(t, "2021-01"), "--valid", testdata.Green(t, "2021-02"),
+	mustRun := mustRunWith(t, base...)
+	mustRun("train", "--train", testfiles.Green(t, "2021-01"), "--valid", testfiles.Green(t, "2021-02"),
 		"--promote-if-better", "--param", "num_boost_round=10", "--param", "max_depth=4")
 	event := filepath.Join(dir, "event.json")
 	os.WriteFile(event, []byte(courseEvent(

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"tripcast"
+	"tripcast/internal/atomicfile"
 	"tripcast/model"
 )
 
@@ -93,25 +93,16 @@ or an alias of the registered model.`,
 // writeAtomic writes a file through fn into a temporary file that is
 // renamed over path only when fn and the close succeed.
 func writeAtomic(path string, fn func(w io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
+	var fnErr error
+	err := atomicfile.Write(path, func(f *os.File) error {
+		bw := bufio.NewWriter(f)
+		if fnErr = fn(bw); fnErr != nil {
+			return fnErr
+		}
+		return bw.Flush()
+	})
+	if err != nil && err != fnErr {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriter(tmp)
-	if err := fn(bw); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return err
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"tripcast/internal/testdata"
+	"tripcast/internal/testfiles"
 )
 
 // freeAddr returns a loopback address with a port free at the time of the
@@ -85,14 +85,8 @@ func postJSON(t *testing.T, url, body string) (int, map[string]any) {
 func TestServe(t *testing.T) {
 	dir := t.TempDir()
 	base := []string{"--data-dir", dir, "--log-level", "warn"}
-	mustRun := func(args ...string) string {
-		out, err := runCmd(t, append(args, base...)...)
-		if err != nil {
-			t.Fatalf("tripcast %s: %v", strings.Join(args, " "), err)
-		}
-		return out
-	}
-	mustRun("ingest", "--rule", "course", "--from", testdata.Green(t, "2021-01"), "--from", testdata.Green(t, "2021-02"))
+	mustRun := mustRunWith(t, base...)
+	mustRun("ingest", "--rule", "course", "--from", testfiles.Green(t, "2021-01"), "--from", testfiles.Green(t, "2021-02"))
 	addr := freeAddr(t)
 	startCmd(t, append([]string{"serve", "--listen", addr, "--follow-every", "100ms"}, base...)...)
 

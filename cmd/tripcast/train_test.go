@@ -10,7 +10,7 @@ import (
 
 	"tripcast/batch"
 
-	"tripcast/internal/testdata"
+	"tripcast/internal/testfiles"
 )
 
 func TestTrainPredictTune(t *testing.T) {
@@ -24,7 +24,7 @@ func TestTrainPredictTune(t *testing.T) {
 		}
 		return out
 	}
-	run(t, "ingest", "--rule", "course", "--from", testdata.Green(t, "2021-01"), "--from", testdata.Green(t, "2021-02"))
+	run(t, "ingest", "--rule", "course", "--from", testfiles.Green(t, "2021-01"), "--from", testfiles.Green(t, "2021-02"))
 
 	var gb struct {
 		ValidRMSE    float64 `json:"valid_rmse"`
@@ -72,8 +72,8 @@ func TestTrainPredictTune(t *testing.T) {
 		t.Fatalf("champion predictions %q, version 1 %q", champ, v1)
 	}
 	outFile := filepath.Join(dir, "pred.csv")
-	run(t, "predict", "--model", testdata.Fixture(t, "xgboost-1.7-depth6/model.json"),
-		"--input", testdata.Fixture(t, "xgboost-1.7-depth6/inputs.csv"), "--output", outFile)
+	run(t, "predict", "--model", testfiles.Fixture(t, "xgboost-1.7-depth6/model.json"),
+		"--input", testfiles.Fixture(t, "xgboost-1.7-depth6/inputs.csv"), "--output", outFile)
 	b, err := os.ReadFile(outFile)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"tripcast/internal/testdata"
+	"tripcast/internal/testfiles"
 )
 
 // TestUp starts tripcast up on an empty data dir: it bootstraps a champion
@@ -13,7 +13,7 @@ func TestUp(t *testing.T) {
 	dir := t.TempDir()
 	httpAddr, natsAddr := freeAddr(t), freePort(t)
 	startCmd(t, "up", "--data-dir", dir, "--log-level", "warn", "--listen", httpAddr, "--nats-listen", natsAddr,
-		"--from", testdata.Green(t, "2021-01"), "--param", "num_boost_round=20", "--param", "max_depth=5")
+		"--from", testfiles.Green(t, "2021-01"), "--param", "num_boost_round=20", "--param", "max_depth=5")
 	waitReady(t, "http://"+httpAddr+"/readyz")
 
 	code, m := postJSON(t, "http://"+httpAddr+"/v1/predict", `{"ride_id": 256, "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}`)

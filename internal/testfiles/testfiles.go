@@ -1,6 +1,6 @@
-// Package testdata locates the shared test data (the real TLC months and the
+// Package testfiles locates the shared test data (the real TLC months and the
 // reference fixtures in ../shared beside the repository) for tests.
-package testdata
+package testfiles
 
 import (
 	"os"
@@ -16,21 +16,27 @@ func Shared(tb testing.TB) string {
 	tb.Helper()
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
-		tb.Fatal("testdata: cannot locate the source file")
+		tb.Fatal("testfiles: cannot locate the source file")
 	}
-	// file is <repo>/internal/testdata/testdata.go.
+	// file is <repo>/internal/testfiles/testfiles.go.
 	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared")
 	if _, err := os.Stat(filepath.Join(dir, "data", "tlc")); err != nil {
-		tb.Fatalf("testdata: shared data not found at %s: %v", dir, err)
+		tb.Fatalf("testfiles: shared data not found at %s: %v", dir, err)
 	}
 	return filepath.Clean(dir)
+}
+
+// TLCDir returns the path of the real TLC data folder, ../shared/data/tlc.
+func TLCDir(tb testing.TB) string {
+	tb.Helper()
+	return filepath.Join(Shared(tb), "data", "tlc")
 }
 
 // TLC returns the path of a real TLC file in ../shared/data/tlc, such as
 // TLC(t, "green_tripdata_2021-01.parquet").
 func TLC(tb testing.TB, name string) string {
 	tb.Helper()
-	return filepath.Join(Shared(tb), "data", "tlc", name)
+	return filepath.Join(TLCDir(tb), name)
 }
 
 // Green returns the path of the green taxi file of month ("2021-01").

@@ -17,6 +17,8 @@ import (
 	"tripcast"
 	"tripcast/blob"
 	"tripcast/config"
+	"tripcast/internal/testfiles"
+	"tripcast/internal/testlog"
 	"tripcast/sqlstore"
 	"tripcast/stream"
 	"tripcast/tlc"
@@ -30,7 +32,7 @@ import (
 func seedChampion(t *testing.T, dataDir string) {
 	t.Helper()
 	ctx := context.Background()
-	trips, _, err := tlc.LoadFile(filepath.Join(tlcData(t), "green_tripdata_2021-01.parquet"), tlc.RuleCourse)
+	trips, _, err := tlc.LoadFile(testfiles.Green(t, "2021-01"), tlc.RuleCourse)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,28 +78,10 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startConsume runs tripcast consume with args until the test ends (or
 // the returned stop is called) and returns its output.
 func startConsume(t *testing.T, args ...string) (stop func() string) {
-	var out, errOut syncBuffer
+	var out, errOut testlog.Buffer
 	root := newRootCmd(&out, &errOut)
 	root.SetArgs(append([]string{"consume"}, args...))
 	ctx, cancel := context.WithCancel(context.Background())

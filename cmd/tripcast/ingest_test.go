@@ -16,11 +16,6 @@ import (
 
 // tlcData returns ../shared/data/tlc. consume_test.go calls it; new code
 // calls package testdata.
-func tlcData(tb testing.TB) string {
-	tb.Helper()
-	return testfiles.TLCDir(tb)
-}
-
 // runIngest runs the root command with args and returns stdout, stderr.
 func runIngest(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,18 +12,6 @@ import (
 
 	"tripcast/internal/testfiles"
 )
-
-// freeAddr returns a loopback address with a port free at the time of the
-// call.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // startCmd runs the command tree with args in the background until the test
 // ends; it returns a channel with its error.
@@ -87,7 +74,7 @@ func TestServe(t *testing.T) {
 	base := []string{"--data-dir", dir, "--log-level", "warn"}
 	mustRun := mustRunWith(t, base...)
 	mustRun("ingest", "--rule", "course", "--from", testfiles.Green(t, "2021-01"), "--from", testfiles.Green(t, "2021-02"))
-	addr := freeAddr(t)
+	addr := freePort(t)
 	startCmd(t, append([]string{"serve", "--listen", addr, "--follow-every", "100ms"}, base...)...)
 
 	// No model yet: not ready, predictions refused with 503.

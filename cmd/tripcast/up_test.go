@@ -11,7 +11,7 @@ import (
 // from a real TLC month, then serves over HTTP and from its embedded stream.
 func TestUp(t *testing.T) {
 	dir := t.TempDir()
-	httpAddr, natsAddr := freeAddr(t), freePort(t)
+	httpAddr, natsAddr := freePort(t), freePort(t)
 	startCmd(t, "up", "--data-dir", dir, "--log-level", "warn", "--listen", httpAddr, "--nats-listen", natsAddr,
 		"--from", testfiles.Green(t, "2021-01"), "--param", "num_boost_round=20", "--param", "max_depth=5")
 	waitReady(t, "http://"+httpAddr+"/readyz")

@@ -39,6 +39,22 @@ func (a *app) loadData(ctx context.Context, flag, ref string) (train.Data, error
 	return train.Data{Trips: trips, URI: m.URI, SHA256: sum}, nil
 }
 
+// loadTrainValid resolves --train (required) and --valid (required when
+// needValid).
+func (a *app) loadTrainValid(ctx context.Context, trainRef, validRef string, needValid bool) (td, vd train.Data, err error) {
+	if trainRef == "" {
+		return td, vd, tripcast.FieldError("train", "required: a month, dataset or parquet file")
+	}
+	if needValid && validRef == "" {
+		return td, vd, tripcast.FieldError("valid", "required: a month, dataset or parquet file")
+	}
+	if td, err = a.loadData(ctx, "train", trainRef); err != nil {
+		return td, vd, err
+	}
+	vd, err = a.loadData(ctx, "valid", validRef)
+	return td, vd, err
+}
+
 // parseParams turns repeated --param k=v flags into a map; the error names
 // the malformed flag.
 func parseParams(kvs []string) (map[string]string, error) {
@@ -134,14 +150,7 @@ in the metadata database; the model file goes to the blob store.`,
 			if err != nil {
 				return err
 			}
-			if trainRef == "" {
-				return tripcast.FieldError("train", "required: a month, dataset or parquet file")
-			}
-			td, err := a.loadData(ctx, "train", trainRef)
-			if err != nil {
-				return err
-			}
-			vd, err := a.loadData(ctx, "valid", validRef)
+			td, vd, err := a.loadTrainValid(ctx, trainRef, validRef, false)
 			if err != nil {
 				return err
 			}

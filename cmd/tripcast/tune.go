@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"tripcast"
 	"tripcast/train"
 )
 
@@ -35,14 +34,7 @@ its parameters and metrics. --param k=v fixes a parameter in every trial.`,
 			if _, err := train.GBDTParams(kv); err != nil {
 				return err
 			}
-			if trainRef == "" || validRef == "" {
-				return tripcast.FieldError("train", "tuning needs --train and --valid")
-			}
-			td, err := a.loadData(ctx, "train", trainRef)
-			if err != nil {
-				return err
-			}
-			vd, err := a.loadData(ctx, "valid", validRef)
+			td, vd, err := a.loadTrainValid(ctx, trainRef, validRef, true)
 			if err != nil {
 				return err
 			}

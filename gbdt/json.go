@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"tripcast/internal/atomicfile"
 )
@@ -71,62 +72,15 @@ type xgbTree struct {
 }
 
 // numArr is a JSON array of numbers as XGBoost writes them: numbers,
-// NaN/Infinity (which XGBoost emits and encoding/json does not accept; see
-// quoteNonFinite) and, for default_left in some versions, booleans.
+// NaN/Infinity (which XGBoost emits, bare, and encoding/json does not
+// accept; see jsonParser.numArr) and, for default_left in some versions,
+// booleans.
 // present records whether the key was in the file.
 type numArr struct {
 	v       []float64
 	f32     []float32 // when set, written instead of v (float32 shortest form)
 	ints    []int64   // when set, written instead of v
 	present bool
-}
-
-func (a *numArr) UnmarshalJSON(b []byte) error {
-	a.present = true
-	s := bytes.TrimSpace(b)
-	if string(s) == "null" {
-		return nil
-	}
-	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
-		return fmt.Errorf("want an array of numbers, got %.40s", s)
-	}
-	s = bytes.TrimSpace(s[1 : len(s)-1])
-	if len(s) == 0 {
-		a.v = []float64{}
-		return nil
-	}
-	a.v = make([]float64, 0, bytes.Count(s, []byte{','})+1)
-	for len(s) > 0 {
-		i := bytes.IndexByte(s, ',')
-		tok := s
-		if i >= 0 {
-			tok, s = s[:i], s[i+1:]
-		} else {
-			s = nil
-		}
-		tok = bytes.TrimSpace(tok)
-		var v float64
-		switch string(tok) {
-		case "true":
-			v = 1
-		case "false":
-			v = 0
-		case `"NaN"`:
-			v = math.NaN()
-		case `"Infinity"`:
-			v = math.Inf(1)
-		case `"-Infinity"`:
-			v = math.Inf(-1)
-		default:
-			var err error
-			v, err = strconv.ParseFloat(string(tok), 64)
-			if err != nil {
-				return fmt.Errorf("want a number, got %.40q", tok)
-			}
-		}
-		a.v = append(a.v, v)
-	}
-	return nil
 }
 
 func (a numArr) MarshalJSON() ([]byte, error) {
@@ -159,48 +113,6 @@ func (a numArr) MarshalJSON() ([]byte, error) {
 		}
 	}
 	return append(buf, ']'), nil
-}
-
-// quoteNonFinite rewrites the bare NaN, Infinity and -Infinity tokens XGBoost
-// writes (outside strings) as the strings "NaN", "Infinity", "-Infinity",
-// making the document valid JSON for encoding/json; numArr decodes them.
-func quoteNonFinite(b []byte) []byte {
-	if !bytes.Contains(b, []byte("NaN")) && !bytes.Contains(b, []byte("Infinity")) {
-		return b
-	}
-	out := make([]byte, 0, len(b)+64)
-	inStr, esc := false, false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inStr {
-			out = append(out, c)
-			if esc {
-				esc = false
-			} else if c == '\\' {
-				esc = true
-			} else if c == '"' {
-				inStr = false
-			}
-			continue
-		}
-		switch {
-		case c == '"':
-			inStr = true
-			out = append(out, c)
-		case bytes.HasPrefix(b[i:], []byte("NaN")):
-			out = append(out, `"NaN"`...)
-			i += 2
-		case bytes.HasPrefix(b[i:], []byte("Infinity")):
-			out = append(out, `"Infinity"`...)
-			i += 7
-		case bytes.HasPrefix(b[i:], []byte("-Infinity")):
-			out = append(out, `"-Infinity"`...)
-			i += 8
-		default:
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // WriteJSON writes the model in XGBoost's JSON model schema (version 1.7),
@@ -313,12 +225,40 @@ func (t *tree) toXGB(id, nf int) *xgbTree {
 // regression objective with identity link). Malformed or unsupported files
 // are rejected with an error that says what is wrong.
 func ReadJSON(r io.Reader) (*Model, error) {
-	b, err := io.ReadAll(r)
+	b, err := readAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("read model json: %w", err)
 	}
-	var doc xgbFile
-	if err := json.Unmarshal(quoteNonFinite(b), &doc); err != nil {
+	return readJSON(b)
+}
+
+// readAll is io.ReadAll sized up front when r knows its length (a
+// bytes.Reader or bytes.Buffer): a 12 MB model is then read with one
+// allocation and no copying.
+func readAll(r io.Reader) ([]byte, error) {
+	l, ok := r.(interface{ Len() int })
+	if !ok {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, l.Len()+1) // +1: room to see io.EOF without growing
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
+}
+
+func readJSON(b []byte) (*Model, error) {
+	doc, err := parseModelJSON(b)
+	if err != nil {
 		return nil, fmt.Errorf("read model json: %w", err)
 	}
 	m, err := doc.model()
@@ -499,6 +439,16 @@ func (x *xgbTree) tree(nf int, catFeat []bool) (tree, error) {
 		}
 		return 0
 	}
+	// The node arrays share three allocations (capacity-limited, so an
+	// append never runs into a neighbour): loading allocates per tree, not
+	// per array.
+	i32s := make([]int32, 4*n)
+	f32s := make([]float32, 4*n)
+	bools := make([]bool, 2*n)
+	t.left, t.right, t.parent, t.feature = i32s[:n:n], i32s[n:2*n:2*n], i32s[2*n:3*n:3*n], i32s[3*n:]
+	t.cond, t.baseWeight, t.lossChange, t.sumHess = f32s[:n:n], f32s[n:2*n:2*n], f32s[2*n:3*n:3*n], f32s[3*n:]
+	t.defaultLeft, t.catSplit = bools[:n:n], bools[n:]
+	t.cats = make([][]int32, n)
 	for i := 0; i < n; i++ {
 		l, err := intAt("left_children", &x.LeftChildren, i)
 		if err != nil {
@@ -545,17 +495,16 @@ func (x *xgbTree) tree(nf int, catFeat []bool) (tree, error) {
 		} else if st == 0 && math.IsNaN(float64(cond)) {
 			return t, fmt.Errorf("node %d: split condition is NaN", i)
 		}
-		t.left = append(t.left, int32(l))
-		t.right = append(t.right, int32(r))
-		t.parent = append(t.parent, int32(par))
-		t.feature = append(t.feature, int32(max(fi, 0)))
-		t.cond = append(t.cond, cond)
-		t.defaultLeft = append(t.defaultLeft, x.DefaultLeft.v[i] != 0)
-		t.baseWeight = append(t.baseWeight, f32(&x.BaseWeights, i))
-		t.lossChange = append(t.lossChange, f32(&x.LossChanges, i))
-		t.sumHess = append(t.sumHess, f32(&x.SumHessian, i))
-		t.catSplit = append(t.catSplit, st == 1)
-		t.cats = append(t.cats, nil)
+		t.left[i] = int32(l)
+		t.right[i] = int32(r)
+		t.parent[i] = int32(par)
+		t.feature[i] = int32(max(fi, 0))
+		t.cond[i] = cond
+		t.defaultLeft[i] = x.DefaultLeft.v[i] != 0
+		t.baseWeight[i] = f32(&x.BaseWeights, i)
+		t.lossChange[i] = f32(&x.LossChanges, i)
+		t.sumHess[i] = f32(&x.SumHessian, i)
+		t.catSplit[i] = st == 1
 	}
 	// Categorical splits.
 	cn, cseg, csz, cats := x.CategoriesNodes.v, x.CategoriesSegments.v, x.CategoriesSizes.v, x.Categories.v
@@ -625,14 +574,776 @@ func (m *Model) SaveFile(path string) error {
 // LoadFile reads a model file written by SaveFile or by XGBoost's
 // save_model (JSON).
 func LoadFile(path string) (*Model, error) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path) // sized from Stat: one read, no regrowth
 	if err != nil {
 		return nil, fmt.Errorf("load model %s: %w", path, err)
 	}
-	defer f.Close()
-	m, err := ReadJSON(f)
+	m, err := readJSON(b)
 	if err != nil {
 		return nil, fmt.Errorf("load model %s: %w", path, err)
 	}
 	return m, nil
+}
+
+// Reading is a single pass over the document by jsonParser, a small
+// recursive-descent JSON parser that fills the xgb* structs directly.
+// encoding/json cost ~0.5 s on a 12 MB model: Unmarshal first validates
+// the whole input, then decodes it again through reflection, and every
+// numeric array went through numArr.UnmarshalJSON (one more scan, one
+// string per number). Here each byte is looked at once, the numeric arrays
+// (nearly all of the file) are read by a scanner that converts digits as it
+// validates them, and unknown keys are validated and skipped. It accepts
+// exactly JSON plus XGBoost's bare NaN, Infinity and -Infinity, and reports
+// the offset of a syntax error.
+
+// maxJSONDepth bounds nesting in skipped values (encoding/json's limit).
+const maxJSONDepth = 10000
+
+type jsonParser struct {
+	b     []byte
+	i     int
+	depth int
+	// nums is scratch for the array being read; arena is carved into the
+	// final arrays (exact length), so a model costs a few large
+	// allocations instead of one per array.
+	nums  []float64
+	arena []float64
+}
+
+func parseModelJSON(b []byte) (*xgbFile, error) {
+	p := &jsonParser{b: b}
+	doc := &xgbFile{}
+	p.ws()
+	if p.null() {
+		// Like encoding/json: null leaves the document empty.
+	} else if err := p.fields(func(key []byte) error {
+		switch string(key) {
+		case "learner":
+			return p.ptr(func() error {
+				if doc.Learner == nil {
+					doc.Learner = &xgbLearner{}
+				}
+				return p.learner(doc.Learner)
+			}, "learner")
+		case "version":
+			return p.intSlice(&doc.Version, "version")
+		}
+		return p.skip()
+	}, "document"); err != nil {
+		return nil, err
+	}
+	p.ws()
+	if p.i < len(p.b) {
+		return nil, p.syntaxErr("after top-level value")
+	}
+	return doc, nil
+}
+
+func (p *jsonParser) learner(l *xgbLearner) error {
+	return p.fields(func(key []byte) error {
+		switch string(key) {
+		case "attributes":
+			return p.stringMap(&l.Attributes, "attributes")
+		case "feature_names":
+			return p.stringSlice(&l.FeatureNames, "feature_names")
+		case "feature_types":
+			return p.stringSlice(&l.FeatureTypes, "feature_types")
+		case "learner_model_param":
+			return p.stringMap(&l.LearnerModelParam, "learner_model_param")
+		case "gradient_booster":
+			return p.ptr(func() error {
+				if l.GradientBooster == nil {
+					l.GradientBooster = &xgbBooster{}
+				}
+				gb := l.GradientBooster
+				return p.fields(func(key []byte) error {
+					switch string(key) {
+					case "name":
+						return p.stringField(&gb.Name, "gradient_booster.name")
+					case "model":
+						return p.ptr(func() error {
+							if gb.Model == nil {
+								gb.Model = &xgbGBTree{}
+							}
+							return p.gbtree(gb.Model)
+						}, "gradient_booster.model")
+					}
+					return p.skip()
+				}, "gradient_booster")
+			}, "gradient_booster")
+		case "objective":
+			return p.ptr(func() error {
+				if l.Objective == nil {
+					l.Objective = &xgbObjective{}
+				}
+				o := l.Objective
+				return p.fields(func(key []byte) error {
+					switch string(key) {
+					case "name":
+						return p.stringField(&o.Name, "objective.name")
+					case "reg_loss_param":
+						return p.stringMap(&o.RegLossParam, "objective.reg_loss_param")
+					}
+					return p.skip()
+				}, "objective")
+			}, "objective")
+		}
+		return p.skip()
+	}, "learner")
+}
+
+func (p *jsonParser) gbtree(g *xgbGBTree) error {
+	return p.fields(func(key []byte) error {
+		switch string(key) {
+		case "gbtree_model_param":
+			return p.stringMap(&g.GBTreeModelParam, "gbtree_model_param")
+		case "iteration_indptr":
+			p.ws()
+			if p.null() {
+				g.IterationIndptr = nil
+				return nil
+			}
+			if g.IterationIndptr == nil {
+				g.IterationIndptr = &numArr{}
+			}
+			if err := p.numArr(g.IterationIndptr); err != nil {
+				return fmt.Errorf("iteration_indptr: %w", err)
+			}
+			return nil
+		case "tree_info":
+			if err := p.numArr(&g.TreeInfo); err != nil {
+				return fmt.Errorf("tree_info: %w", err)
+			}
+			return nil
+		case "trees":
+			p.ws()
+			if p.null() {
+				g.Trees = nil
+				return nil
+			}
+			g.Trees = g.Trees[:0]
+			if g.Trees == nil {
+				g.Trees = []*xgbTree{}
+			}
+			return p.array(func() error {
+				t, err := p.treeElem()
+				g.Trees = append(g.Trees, t)
+				return err
+			}, "trees")
+		}
+		return p.skip()
+	}, "gradient_booster.model")
+}
+
+// treeElem parses one element of the trees array: a tree or null.
+func (p *jsonParser) treeElem() (*xgbTree, error) {
+	p.ws()
+	if p.null() {
+		return nil, nil
+	}
+	t := &xgbTree{}
+	return t, p.tree(t)
+}
+
+func (p *jsonParser) tree(t *xgbTree) error {
+	return p.fields(func(key []byte) error {
+		var a *numArr
+		switch string(key) {
+		case "base_weights":
+			a = &t.BaseWeights
+		case "categories":
+			a = &t.Categories
+		case "categories_nodes":
+			a = &t.CategoriesNodes
+		case "categories_segments":
+			a = &t.CategoriesSegments
+		case "categories_sizes":
+			a = &t.CategoriesSizes
+		case "default_left":
+			a = &t.DefaultLeft
+		case "left_children":
+			a = &t.LeftChildren
+		case "loss_changes":
+			a = &t.LossChanges
+		case "parents":
+			a = &t.Parents
+		case "right_children":
+			a = &t.RightChildren
+		case "split_conditions":
+			a = &t.SplitConditions
+		case "split_indices":
+			a = &t.SplitIndices
+		case "split_type":
+			a = &t.SplitType
+		case "sum_hessian":
+			a = &t.SumHessian
+		case "id":
+			p.ws()
+			if p.null() {
+				return nil
+			}
+			v, err := p.number()
+			if err != nil {
+				return err
+			}
+			if v != math.Trunc(v) || math.Abs(v) > math.MaxInt32 {
+				return fmt.Errorf("tree id %v is not an integer", v)
+			}
+			t.ID = int(v)
+			return nil
+		case "tree_param":
+			return p.stringMap(&t.TreeParam, "tree_param")
+		default:
+			return p.skip()
+		}
+		if err := p.numArr(a); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		return nil
+	}, "tree")
+}
+
+// syntaxErr reports the byte at the parser's position.
+func (p *jsonParser) syntaxErr(where string) error {
+	if p.i >= len(p.b) {
+		return fmt.Errorf("unexpected end of JSON input (%s)", where)
+	}
+	return fmt.Errorf("invalid character %q %s at offset %d", p.b[p.i], where, p.i)
+}
+
+// typeErr reports a value of the wrong kind for field.
+func (p *jsonParser) typeErr(field, want string) error {
+	end := min(p.i+40, len(p.b))
+	return fmt.Errorf("%s: want %s, got %s", field, want, p.b[p.i:end])
+}
+
+func (p *jsonParser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// lit consumes the literal s if it comes next.
+func (p *jsonParser) lit(s string) bool {
+	if len(p.b)-p.i >= len(s) && string(p.b[p.i:p.i+len(s)]) == s {
+		p.i += len(s)
+		return true
+	}
+	return false
+}
+
+func (p *jsonParser) null() bool { return p.lit("null") }
+
+// ptr parses a value into a pointer field: null leaves it nil (calls
+// nothing), anything else is parsed by fn.
+func (p *jsonParser) ptr(fn func() error, field string) error {
+	p.ws()
+	if p.null() {
+		return nil
+	}
+	if p.i >= len(p.b) || p.b[p.i] != '{' {
+		return p.typeErr(field, "an object")
+	}
+	return fn()
+}
+
+// object parses {"key": value, ...}, calling fn with each key (valid until
+// the next read) with the parser before the value; fn must consume the
+// value.
+func (p *jsonParser) object(fn func(key []byte) error, field string) error {
+	p.ws()
+	if p.i >= len(p.b) || p.b[p.i] != '{' {
+		if p.i >= len(p.b) {
+			return p.syntaxErr("looking for beginning of value")
+		}
+		return p.typeErr(field, "an object")
+	}
+	p.i++
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == '}' {
+		p.i++
+		return nil
+	}
+	for {
+		p.ws()
+		key, err := p.keyBytes()
+		if err != nil {
+			return err
+		}
+		p.ws()
+		if p.i >= len(p.b) || p.b[p.i] != ':' {
+			return p.syntaxErr("after object key")
+		}
+		p.i++
+		if err := fn(key); err != nil {
+			return err
+		}
+		p.ws()
+		if p.i >= len(p.b) {
+			return p.syntaxErr("after object key:value pair")
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			return nil
+		default:
+			return p.syntaxErr("after object key:value pair")
+		}
+	}
+}
+
+// fields is object for the xgb* structs: like encoding/json, a key
+// matches a field name regardless of case (all of them are lower-case
+// ASCII; keys are folded in ASCII only).
+func (p *jsonParser) fields(fn func(key []byte) error, field string) error {
+	return p.object(func(key []byte) error {
+		for _, c := range key {
+			if c >= 'A' && c <= 'Z' {
+				return fn(bytes.ToLower(key))
+			}
+		}
+		return fn(key)
+	}, field)
+}
+
+// array parses [value, ...], calling fn before each value; fn must consume
+// it.
+func (p *jsonParser) array(fn func() error, field string) error {
+	p.ws()
+	if p.i >= len(p.b) || p.b[p.i] != '[' {
+		if p.i >= len(p.b) {
+			return p.syntaxErr("looking for beginning of value")
+		}
+		return p.typeErr(field, "an array")
+	}
+	p.i++
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+		return nil
+	}
+	for {
+		if err := fn(); err != nil {
+			return err
+		}
+		p.ws()
+		if p.i >= len(p.b) {
+			return p.syntaxErr("after array element")
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case ']':
+			p.i++
+			return nil
+		default:
+			return p.syntaxErr("after array element")
+		}
+	}
+}
+
+// stringToken scans the string at the parser's position and returns its
+// raw contents (between the quotes) and whether it is plain: no escapes,
+// valid UTF-8, so the raw bytes are the value.
+func (p *jsonParser) stringToken() (raw []byte, plain bool, err error) {
+	if p.i >= len(p.b) || p.b[p.i] != '"' {
+		return nil, false, p.syntaxErr("looking for beginning of string")
+	}
+	start := p.i + 1
+	plain = true
+	ascii := true
+	for j := start; j < len(p.b); j++ {
+		switch c := p.b[j]; {
+		case c == '"':
+			p.i = j + 1
+			raw = p.b[start:j]
+			if !ascii && plain {
+				plain = utf8.Valid(raw)
+			}
+			return raw, plain, nil
+		case c == '\\':
+			plain = false
+			j++ // the escaped byte (\u's hex digits are plain bytes)
+		case c < 0x20:
+			p.i = j
+			return nil, false, p.syntaxErr("in string literal")
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	p.i = len(p.b)
+	return nil, false, p.syntaxErr("in string literal")
+}
+
+// str parses a string value. Strings with escapes (the feature-spec
+// attribute: half a megabyte of escaped JSON) or invalid UTF-8 are decoded
+// by encoding/json, which handles every escape and replaces bad bytes as
+// it always did.
+func (p *jsonParser) str() (string, error) {
+	start := p.i
+	raw, plain, err := p.stringToken()
+	if err != nil {
+		return "", err
+	}
+	if plain {
+		return string(raw), nil
+	}
+	var s string
+	if err := json.Unmarshal(p.b[start:p.i], &s); err != nil {
+		p.i = start
+		return "", fmt.Errorf("string at offset %d: %w", start, err)
+	}
+	return s, nil
+}
+
+// keyBytes parses an object key; plain keys are returned without copying.
+func (p *jsonParser) keyBytes() ([]byte, error) {
+	raw, plain, err := p.stringToken()
+	if err != nil || plain {
+		return raw, err
+	}
+	p.i -= len(raw) + 2
+	s, err := p.str()
+	return []byte(s), err
+}
+
+// stringValue parses a string-typed value: a string, or (as XGBoost may
+// write them bare) NaN, Infinity, -Infinity as their names.
+func (p *jsonParser) stringValue(field string) (string, error) {
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == '"' {
+		return p.str()
+	}
+	for _, s := range [...]string{"NaN", "Infinity", "-Infinity"} {
+		if p.lit(s) {
+			return s, nil
+		}
+	}
+	return "", p.typeErr(field, "a string")
+}
+
+func (p *jsonParser) stringField(dst *string, field string) error {
+	p.ws()
+	if p.null() {
+		return nil
+	}
+	s, err := p.stringValue(field)
+	*dst = s
+	return err
+}
+
+func (p *jsonParser) stringMap(dst *map[string]string, field string) error {
+	p.ws()
+	if p.null() {
+		*dst = nil
+		return nil
+	}
+	if *dst == nil {
+		*dst = map[string]string{}
+	}
+	m := *dst
+	return p.object(func(key []byte) error {
+		p.ws()
+		if p.null() {
+			m[string(key)] = ""
+			return nil
+		}
+		v, err := p.stringValue(field + "." + string(key))
+		m[string(key)] = v
+		return err
+	}, field)
+}
+
+func (p *jsonParser) stringSlice(dst *[]string, field string) error {
+	p.ws()
+	if p.null() {
+		*dst = nil
+		return nil
+	}
+	out := []string{}
+	err := p.array(func() error {
+		p.ws()
+		if p.null() {
+			out = append(out, "")
+			return nil
+		}
+		s, err := p.stringValue(field)
+		out = append(out, s)
+		return err
+	}, field)
+	*dst = out
+	return err
+}
+
+func (p *jsonParser) intSlice(dst *[]int, field string) error {
+	p.ws()
+	if p.null() {
+		*dst = nil
+		return nil
+	}
+	out := []int{}
+	err := p.array(func() error {
+		p.ws()
+		if p.null() {
+			out = append(out, 0) // as encoding/json
+			return nil
+		}
+		v, err := p.number()
+		if err != nil {
+			return err
+		}
+		if v != math.Trunc(v) || math.Abs(v) > 1<<53 {
+			return fmt.Errorf("%s: %v is not an integer", field, v)
+		}
+		out = append(out, int(v))
+		return nil
+	}, field)
+	*dst = out
+	return err
+}
+
+// pow10 holds the powers of ten exactly representable in a float64.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// number parses a JSON number (validating its grammar as it converts it).
+// Integers and decimals of up to 15 significant digits with a small
+// exponent, i.e. everything XGBoost and WriteJSON write, are converted
+// exactly as strconv.ParseFloat would (one correctly rounded multiply or
+// divide of exact operands: Clinger's fast path); anything else goes to
+// strconv.ParseFloat.
+func (p *jsonParser) number() (float64, error) {
+	b := p.b
+	start := p.i
+	j := p.i
+	neg := false
+	if j < len(b) && b[j] == '-' {
+		neg = true
+		j++
+	}
+	var mant uint64
+	nd := 0 // significant digits accumulated into mant
+	trunc := false
+	exp := 0
+	switch {
+	case j < len(b) && b[j] == '0':
+		j++
+	case j < len(b) && b[j] >= '1' && b[j] <= '9':
+		for ; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
+			if nd < 19 {
+				mant = mant*10 + uint64(b[j]-'0')
+				nd++
+			} else {
+				trunc = true
+			}
+		}
+	default:
+		p.i = j
+		if neg {
+			return 0, p.syntaxErr("in numeric literal")
+		}
+		return 0, p.syntaxErr("looking for beginning of value")
+	}
+	if j < len(b) && b[j] == '.' {
+		j++
+		if j >= len(b) || b[j] < '0' || b[j] > '9' {
+			p.i = j
+			return 0, p.syntaxErr("after decimal point in numeric literal")
+		}
+		for ; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
+			if nd < 19 {
+				if mant != 0 || b[j] != '0' {
+					nd++
+				}
+				mant = mant*10 + uint64(b[j]-'0')
+				exp--
+			} else {
+				trunc = true
+			}
+		}
+	}
+	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
+		j++
+		eneg := false
+		if j < len(b) && (b[j] == '+' || b[j] == '-') {
+			eneg = b[j] == '-'
+			j++
+		}
+		if j >= len(b) || b[j] < '0' || b[j] > '9' {
+			p.i = j
+			return 0, p.syntaxErr("in exponent of numeric literal")
+		}
+		e := 0
+		for ; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
+			if e < 100000 {
+				e = e*10 + int(b[j]-'0')
+			}
+		}
+		if eneg {
+			e = -e
+		}
+		exp += e
+	}
+	p.i = j
+	if !trunc && mant < 1<<53 && exp >= -22 && exp <= 22 {
+		v := float64(mant)
+		if exp >= 0 {
+			v *= pow10[exp]
+		} else {
+			v /= pow10[-exp]
+		}
+		if neg {
+			v = -v
+		}
+		return v, nil
+	}
+	// The token is valid JSON, so ParseFloat only fails on overflow, which
+	// encoding/json rejected too.
+	v, err := strconv.ParseFloat(string(b[start:j]), 64)
+	if err != nil {
+		return 0, fmt.Errorf("number %s at offset %d: %w", b[start:j], start, err)
+	}
+	return v, nil
+}
+
+// numArr parses an array of numbers (see numArr) into a.
+func (p *jsonParser) numArr(a *numArr) error {
+	a.present = true
+	p.ws()
+	if p.null() {
+		a.v = nil
+		return nil
+	}
+	if p.i >= len(p.b) || p.b[p.i] != '[' {
+		if p.i >= len(p.b) {
+			return p.syntaxErr("looking for beginning of value")
+		}
+		end := min(p.i+40, len(p.b))
+		return fmt.Errorf("want an array of numbers, got %s", p.b[p.i:end])
+	}
+	p.i++
+	nums := p.nums[:0]
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+		a.v = []float64{}
+		return nil
+	}
+	for {
+		p.ws()
+		if p.i >= len(p.b) {
+			return p.syntaxErr("looking for beginning of value")
+		}
+		var v float64
+		switch c := p.b[p.i]; {
+		case c == '-' || c >= '0' && c <= '9':
+			// Fast path for plain integers, 7 of a tree's 11 arrays
+			// (children, parents, split_indices, ...): up to 18 digits,
+			// no leading zero, not followed by a fraction or exponent.
+			b := p.b
+			j := p.i
+			if c == '-' {
+				j++
+			}
+			k := j
+			var u uint64
+			for k < len(b) && k-j < 18 && b[k]-'0' <= 9 {
+				u = u*10 + uint64(b[k]-'0')
+				k++
+			}
+			if k > j && (b[j] != '0' || k == j+1) &&
+				(k == len(b) || b[k] != '.' && b[k] != 'e' && b[k] != 'E' && b[k]-'0' > 9) {
+				p.i = k
+				v = float64(u)
+				if c == '-' {
+					v = -v
+				}
+				break
+			}
+			if c == '-' && p.lit("-Infinity") {
+				v = math.Inf(-1)
+				break
+			}
+			var err error
+			if v, err = p.number(); err != nil {
+				return err
+			}
+		case p.lit("true"):
+			v = 1
+		case p.lit("false"):
+			v = 0
+		case p.lit("NaN") || p.lit(`"NaN"`):
+			v = math.NaN()
+		case p.lit("Infinity") || p.lit(`"Infinity"`):
+			v = math.Inf(1)
+		case p.lit(`"-Infinity"`):
+			v = math.Inf(-1)
+		default:
+			end := min(p.i+40, len(p.b))
+			if c == '"' || c == '[' || c == '{' || c == 'n' {
+				return fmt.Errorf("want a number, got %s", p.b[p.i:end])
+			}
+			return p.syntaxErr("looking for beginning of value")
+		}
+		nums = append(nums, v)
+		p.ws()
+		if p.i >= len(p.b) {
+			return p.syntaxErr("after array element")
+		}
+		if c := p.b[p.i]; c == ',' {
+			p.i++
+			continue
+		} else if c != ']' {
+			return p.syntaxErr("after array element")
+		}
+		p.i++
+		break
+	}
+	p.nums = nums
+	if len(nums) > cap(p.arena)-len(p.arena) {
+		// Chunks double up to 512 kB: small documents stay small.
+		p.arena = make([]float64, 0, max(len(nums), min(2*cap(p.arena), 1<<16), 256))
+	}
+	k := len(p.arena)
+	p.arena = append(p.arena, nums...)
+	a.v = p.arena[k : k+len(nums) : k+len(nums)]
+	return nil
+}
+
+// skip validates and skips one value of any kind.
+func (p *jsonParser) skip() error {
+	p.ws()
+	if p.i >= len(p.b) {
+		return p.syntaxErr("looking for beginning of value")
+	}
+	switch c := p.b[p.i]; {
+	case c == '"':
+		_, _, err := p.stringToken()
+		return err
+	case c == '{' || c == '[':
+		if p.depth++; p.depth > maxJSONDepth {
+			return fmt.Errorf("exceeded max depth at offset %d", p.i)
+		}
+		defer func() { p.depth-- }()
+		if c == '{' {
+			return p.object(func([]byte) error { return p.skip() }, "value")
+		}
+		return p.array(p.skip, "value")
+	case c == '-' || c >= '0' && c <= '9':
+		if p.lit("-Infinity") {
+			return nil
+		}
+		_, err := p.number()
+		return err
+	case p.lit("true") || p.lit("false") || p.lit("null") || p.lit("NaN") || p.lit("Infinity"):
+		return nil
+	}
+	return p.syntaxErr("looking for beginning of value")
 }

@@ -32,7 +32,7 @@ const histBlock = 16384
 
 // sampleBlock is the number of rows sampled by one task, each block with
 // its own generator; fixed for the same reason as histBlock.
-const sampleBlock = 16384
+const sampleBlock = 4096
 
 // Train fits a model to train (squared error) and, when valid is not nil,
 // reports its RMSE after every round and stops early after
@@ -63,6 +63,8 @@ func Train(ctx context.Context, train, valid *Dataset, p Params, progress func(P
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	t.w = newWorkers(nthread)
+	defer t.w.close()
 	m := &Model{
 		Attributes: map[string]string{},
 		names:      slices.Clone(train.Names),
@@ -90,32 +92,37 @@ func Train(ctx context.Context, train, valid *Dataset, p Params, progress func(P
 	}
 	rng := rand.New(rand.NewPCG(uint64(p.Seed), 0x7472697063617374))
 	best, bestRMSE := -1, math.Inf(1)
+	compiled := 0 // trees compiled for prediction
 	for round := 0; round < p.NumBoostRound; round++ {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("train: round %d: %w", round, err)
 		}
-		tr, leaves := t.boost(rng, pred)
+		tr := t.boost(rng, pred)
 		m.trees = append(m.trees, tr)
-		m.compileTree(len(m.trees) - 1)
 		ti := len(m.trees) - 1
-		// Sampled rows that reached the last level got their leaf value
-		// inside boost; other sampled rows take it from their leaf's range
-		// of the partition; rows left out (subsample < 1) walk the tree.
-		for _, l := range leaves {
-			for _, v := range t.rg[l.lo:l.hi] {
-				pred[v>>32] += l.value
+		if valid != nil || len(t.outRows) > 0 {
+			// Rows are walked through the new tree: compile it now (else
+			// at the end, off the rounds' critical path).
+			for ; compiled <= ti; compiled++ {
+				m.compileTree(compiled)
 			}
 		}
+		// Sampled rows got their leaf value inside boost; rows left out
+		// (subsample < 1) walk the tree.
 		out := t.outRows
-		parallelFor((len(out)+batchBlock-1)/batchBlock, nthread, func(b int) {
+		t.w.run((len(out)+batchBlock-1)/batchBlock, func(b int) {
 			for _, r := range out[b*batchBlock : min((b+1)*batchBlock, len(out))] {
 				pred[r] += m.treeValueCols(ti, train.Cols, int(r))
 			}
 		})
-		pr := Progress{Round: round, TrainRMSE: rmse(pred, train.Label), ValidRMSE: math.NaN(), Best: -1, BestRMSE: math.NaN()}
+		// The training RMSE is only for progress reports.
+		pr := Progress{Round: round, TrainRMSE: math.NaN(), ValidRMSE: math.NaN(), Best: -1, BestRMSE: math.NaN()}
+		if progress != nil {
+			pr.TrainRMSE = rmse(pred, train.Label)
+		}
 		if valid != nil {
 			nv := len(vpred)
-			parallelFor((nv+batchBlock-1)/batchBlock, nthread, func(b int) {
+			t.w.run((nv+batchBlock-1)/batchBlock, func(b int) {
 				for i := b * batchBlock; i < min((b+1)*batchBlock, nv); i++ {
 					vpred[i] += m.treeValueCols(ti, valid.Cols, i)
 				}
@@ -136,6 +143,12 @@ func Train(ctx context.Context, train, valid *Dataset, p Params, progress func(P
 	if valid != nil && p.EarlyStoppingRounds > 0 && best+1 < len(m.trees) {
 		m.trees = m.trees[:best+1]
 		m.compile()
+	} else if compiled == 0 {
+		m.compile()
+	} else {
+		for ; compiled < len(m.trees); compiled++ {
+			m.compileTree(compiled)
+		}
 	}
 	return m, nil
 }
@@ -156,14 +169,16 @@ type binStat struct{ g, h float64 }
 
 // trainer holds the binned matrix and the buffers reused by every round.
 type trainer struct {
-	p       Params
-	nthread int
-	d       *Dataset
-	bs      []binner
-	bm      binMatrix
-	histOff []int // offset of feature f's bins in a node histogram
-	histLen int
-	feats   []int // features of the current tree (colsample_bytree), ascending
+	p        Params
+	nthread  int
+	w        *workers
+	d        *Dataset
+	bs       []binner
+	bm       binMatrix
+	histOff  []int // offset of feature f's bins in a node histogram
+	histLen  int
+	feats    []int  // features of the current tree (colsample_bytree), ascending
+	featUsed []bool // by feature: in feats
 
 	// rg holds the sampled rows, partitioned so that every node owns a
 	// contiguous range, ascending within it (stable partition), so the
@@ -175,7 +190,10 @@ type trainer struct {
 	tmp     []uint64
 	outRows []int32 // rows left out of this round's sample
 
+	root    *rootHist   // when every row is sampled
+	keepSub bool        // store the histograms got by subtraction (bestSplit)
 	pool    [][]binStat // free node histograms
+	pending [][]binStat // histograms to free after the next split search
 	scratch []binStat   // partial histograms of extra row blocks
 
 	// Buffers reused by every level of every tree (fewer allocations,
@@ -187,12 +205,18 @@ type trainer struct {
 	slab     []tnode
 	seeds    []uint64
 	cnt      []int
+	gsum     []float64
 	outTmp   []int32
 	open     []*tnode
 	split    []*tnode
 	nl       []int32
-	leaves   []leafRange
-	maxCodes int // largest nbins+1 over features
+	next     []*tnode // children of the level being split
+	nextAlt  []*tnode // the previous level's children
+	build    []*tnode
+	subs     []sub
+	parts    []partTask
+	multi    []int32 // split nodes cut into several blocks
+	maxCodes int     // largest nbins+1 over features
 }
 
 // histTask is one unit of histogram work: feature f of rows [lo, hi) of a
@@ -227,6 +251,9 @@ func newTrainer(d *Dataset, p Params, nthread int) (*trainer, error) {
 	n := d.Rows()
 	t.rg = make([]uint64, 0, n)
 	t.tmp = make([]uint64, n)
+	if p.Subsample >= 1 {
+		t.root = newRootHist(t.bs, t.bm, n)
+	}
 	return t, nil
 }
 
@@ -245,12 +272,19 @@ func (t *trainer) putHist(h []binStat) {
 	}
 }
 
+// sub is a pair of children whose histograms come from their parent's:
+// small is summed, large is parent - small.
+type sub struct{ parent, small, large *tnode }
+
 // tnode is a node being grown.
 type tnode struct {
 	id     int32
 	lo, hi int32 // range in trainer.rows
 	g, h   float64
 	hist   []binStat
+	// subP and subS, when not nil, are the parent's and the sibling's
+	// histograms: hist is to be filled as subP - subS.
+	subP, subS []binStat
 }
 
 // cand is the best split of one node on one feature.
@@ -264,15 +298,10 @@ type cand struct {
 	gr, hr  float64
 }
 
-type leafRange struct {
-	lo, hi int32
-	value  float32
-}
-
-// boost grows one tree on the gradients of pred. It adds the leaf values of
-// the last level to pred itself and returns the other leaves with their row
-// ranges in t.rg; rows out of the sample are in t.outRows.
-func (t *trainer) boost(rng *rand.Rand, pred []float32) (tree, []leafRange) {
+// boost grows one tree on the gradients of pred and adds its leaf values to
+// the predictions of the sampled rows; rows out of the sample are left in
+// t.outRows.
+func (t *trainer) boost(rng *rand.Rand, pred []float32) tree {
 	p := &t.p
 	d := t.d
 	n := d.Rows()
@@ -283,43 +312,99 @@ func (t *trainer) boost(rng *rand.Rand, pred []float32) (tree, []leafRange) {
 	// Blocks of sampleBlock rows are drawn in parallel, each from its own
 	// generator seeded from rng in block order, so the sample does not
 	// depend on the number of threads. Each block compacts its rows at the
-	// front of its own range of tmp (and outTmp); the blocks are then
-	// concatenated in order.
+	// front of its own range of tmp (and outTmp) and sums its gradients;
+	// the blocks are then concatenated, and their sums added, in order.
+	// Without sampling the rows go straight to rg.
 	nb := (n + sampleBlock - 1) / sampleBlock
 	seeds := slices.Grow(t.seeds[:0], nb)[:nb]
 	t.seeds = seeds
 	for b := range seeds {
 		seeds[b] = rng.Uint64()
 	}
-	cnt := slices.Grow(t.cnt[:0], 2*nb)[:2*nb]
+	cnt := slices.Grow(t.cnt[:0], 3*nb)[:3*nb]
 	t.cnt = cnt
+	gsum := slices.Grow(t.gsum[:0], nb)[:nb]
+	t.gsum = gsum
 	if len(t.outTmp) < n {
 		t.outTmp = make([]int32, n)
 	}
-	tmp, outTmp := t.tmp[:n], t.outTmp[:n]
-	thr := uint64(p.Subsample * (1 << 63))
 	all := p.Subsample >= 1
-	parallelFor(nb, t.nthread, func(b int) {
+	tmp, outTmp := t.tmp[:n], t.outTmp[:n]
+	if all {
+		tmp = t.rg[:n]
+	}
+	thr := uint64(p.Subsample * (1 << 63))
+	t.w.run(nb, func(b int) {
 		lo, hi := b*sampleBlock, min((b+1)*sampleBlock, n)
-		r := rand.New(rand.NewPCG(seeds[b], uint64(b)))
 		in, out := lo, lo
-		for i := lo; i < hi; i++ {
-			if all || r.Uint64()>>1 < thr {
-				tmp[in] = uint64(i)<<32 | uint64(math.Float32bits(pred[i]-d.Label[i]))
-				in++
-			} else {
-				outTmp[out] = int32(i)
-				out++
+		var gs float64
+		if all {
+			// Four partial sums: one would make every row wait for the
+			// previous row's add.
+			grad := t.root.grad[lo:hi]
+			pr, y, out := pred[lo:hi], d.Label[lo:hi], tmp[lo:hi]
+			out = out[:len(grad)]
+			pr, y = pr[:len(grad)], y[:len(grad)]
+			var s0, s1, s2, s3 float64
+			k := 0
+			for ; k+4 <= len(grad); k += 4 {
+				g0, g1, g2, g3 := pr[k]-y[k], pr[k+1]-y[k+1], pr[k+2]-y[k+2], pr[k+3]-y[k+3]
+				s0 += float64(g0)
+				s1 += float64(g1)
+				s2 += float64(g2)
+				s3 += float64(g3)
+				grad[k], grad[k+1], grad[k+2], grad[k+3] = g0, g1, g2, g3
+				r := uint64(lo+k) << 32
+				out[k] = r | uint64(math.Float32bits(g0))
+				out[k+1] = (r + 1<<32) | uint64(math.Float32bits(g1))
+				out[k+2] = (r + 2<<32) | uint64(math.Float32bits(g2))
+				out[k+3] = (r + 3<<32) | uint64(math.Float32bits(g3))
+			}
+			for ; k < len(grad); k++ {
+				g := pr[k] - y[k]
+				s0 += float64(g)
+				grad[k] = g
+				out[k] = uint64(lo+k)<<32 | uint64(math.Float32bits(g))
+			}
+			gs = (s0 + s1) + (s2 + s3)
+			in = hi
+		} else {
+			r := rand.New(rand.NewPCG(seeds[b], uint64(b)))
+			for i := lo; i < hi; i++ {
+				if r.Uint64()>>1 < thr {
+					g := pred[i] - d.Label[i]
+					gs += float64(g)
+					tmp[in] = uint64(i)<<32 | uint64(math.Float32bits(g))
+					in++
+				} else {
+					outTmp[out] = int32(i)
+					out++
+				}
 			}
 		}
-		cnt[2*b], cnt[2*b+1] = in-lo, out-lo
+		cnt[3*b], cnt[3*b+1] = in-lo, out-lo
+		gsum[b] = gs
 	})
-	t.rg = t.rg[:0]
-	t.outRows = t.outRows[:0]
+	var g float64
+	ns, no := 0, 0
 	for b := 0; b < nb; b++ {
-		lo := b * sampleBlock
-		t.rg = append(t.rg, tmp[lo:lo+cnt[2*b]]...)
-		t.outRows = append(t.outRows, outTmp[lo:lo+cnt[2*b+1]]...)
+		g += gsum[b]
+		cnt[3*b+2] = ns // where block b's rows go in rg
+		ns += cnt[3*b]
+		no += cnt[3*b+1]
+	}
+	t.rg = t.rg[:ns]
+	t.outRows = slices.Grow(t.outRows[:0], no)[:no]
+	if !all {
+		t.w.run(nb, func(b int) {
+			lo := b * sampleBlock
+			copy(t.rg[cnt[3*b+2]:], tmp[lo:lo+cnt[3*b]])
+		})
+		no = 0
+		for b := 0; b < nb; b++ {
+			lo := b * sampleBlock
+			no += copy(t.outRows[no:], outTmp[lo:lo+cnt[3*b+1]])
+		}
 	}
 	nf := len(d.Cols)
 	k := max(1, int(math.Round(p.ColsampleByTree*float64(nf))))
@@ -334,10 +419,14 @@ func (t *trainer) boost(rng *rand.Rand, pred []float32) (tree, []leafRange) {
 		sort.Ints(t.feats)
 	}
 
+	t.featUsed = slices.Grow(t.featUsed[:0], nf)[:nf]
+	clear(t.featUsed)
+	for _, f := range t.feats {
+		t.featUsed[f] = true
+	}
+
 	var tr tree
 	tr.alloc(min(1<<(p.MaxDepth+1)-1, 2*len(t.rg)+1))
-	leaves := t.leaves[:0]
-	defer func() { t.leaves = leaves }()
 	// Nodes come from a slab reused by every tree (a tree has at most
 	// 2·rows+1 nodes and 2^(depth+1)-1).
 	maxNodes := min(1<<(p.MaxDepth+1)-1, 2*len(t.rg)+1)
@@ -349,17 +438,23 @@ func (t *trainer) boost(rng *rand.Rand, pred []float32) (tree, []leafRange) {
 		slab = append(slab, nd)
 		return &slab[len(slab)-1]
 	}
-	ns := int32(len(t.rg))
-	var g float64
-	for _, v := range t.rg {
-		g += float64(math.Float32frombits(uint32(v)))
-	}
-	root := newNode(tnode{id: 0, lo: 0, hi: ns, g: g, h: float64(ns)})
+	root := newNode(tnode{id: 0, lo: 0, hi: int32(ns), g: g, h: float64(ns)})
 	tr.addNode(-1, t.weight(g, float64(ns)), float64(ns))
 	level := []*tnode{root}
 	if t.splittable(root) && p.MaxDepth > 0 {
 		root.hist = t.getHist()
-		t.buildHists(level)
+		if t.root != nil {
+			rh := t.root
+			used := t.featUsed
+			t.w.run(len(rh.chunks), func(i int) {
+				c := rh.chunks[i]
+				if used[c.f] {
+					rh.sum(c, root.hist[t.histOff[c.f]:t.histOff[c.f+1]])
+				}
+			})
+		} else {
+			t.buildHists(level)
+		}
 	}
 	for depth := 0; depth < p.MaxDepth && len(level) > 0; depth++ {
 		// 1. Best split of every node on every feature, in parallel;
@@ -369,15 +464,25 @@ func (t *trainer) boost(rng *rand.Rand, pred []float32) (tree, []leafRange) {
 			if nd.hist != nil {
 				open = append(open, nd)
 			} else {
-				leaves = append(leaves, t.leaf(&tr, nd))
+				t.leaf(&tr, nd, pred)
 			}
 		}
 		nfe := len(t.feats)
+		// On the last level the children are leaves: a histogram got by
+		// subtraction is only scanned, never a parent.
+		t.keepSub = depth+1 < p.MaxDepth
 		t.cands = slices.Grow(t.cands[:0], len(open)*nfe)[:len(open)*nfe]
 		cands := t.cands
-		parallelFor(len(cands), t.nthread, func(i int) {
+		t.w.run(len(cands), func(i int) {
 			cands[i] = t.bestSplit(open[i/nfe], t.feats[i%nfe])
 		})
+		for _, nd := range open {
+			nd.subP, nd.subS = nil, nil
+		}
+		for _, h := range t.pending {
+			t.putHist(h)
+		}
+		t.pending = t.pending[:0]
 		t.open = open
 		split := t.split[:0]
 		best := t.best[:0]
@@ -394,7 +499,7 @@ func (t *trainer) boost(rng *rand.Rand, pred []float32) (tree, []leafRange) {
 			} else {
 				t.putHist(nd.hist)
 				nd.hist = nil
-				leaves = append(leaves, t.leaf(&tr, nd))
+				t.leaf(&tr, nd, pred)
 			}
 		}
 		t.best = best
@@ -411,10 +516,10 @@ func (t *trainer) boost(rng *rand.Rand, pred []float32) (tree, []leafRange) {
 				l := tr.addNode(nd.id, t.weight(c.gl, c.hl), c.hl)
 				r := tr.addNode(nd.id, t.weight(c.gr, c.hr), c.hr)
 				tr.setSplit(nd.id, l, r, c, &t.bs[c.feat])
-				vals[2*i] = t.leaf(&tr, &tnode{id: l, g: c.gl, h: c.hl}).value
-				vals[2*i+1] = t.leaf(&tr, &tnode{id: r, g: c.gr, h: c.hr}).value
+				vals[2*i] = t.leaf(&tr, &tnode{id: l, g: c.gl, h: c.hl}, nil)
+				vals[2*i+1] = t.leaf(&tr, &tnode{id: r, g: c.gr, h: c.hr}, nil)
 			}
-			parallelFor(len(split), t.nthread, func(i int) {
+			t.w.run(len(split), func(i int) {
 				t.applyLeaves(split[i], &best[i], t.leftTab[i*t.maxCodes:(i+1)*t.maxCodes], vals[2*i], vals[2*i+1], pred)
 			})
 			for _, nd := range split {
@@ -424,18 +529,72 @@ func (t *trainer) boost(rng *rand.Rand, pred []float32) (tree, []leafRange) {
 			level = nil
 			break
 		}
-		// 2. Partition the rows of every split node (disjoint ranges).
+		// 2. Partition the rows of every split node (disjoint ranges),
+		// stably: left rows first, then right. A large node is cut into
+		// blocks so that it keeps every core busy: each block moves its
+		// left rows to its front in place and its right rows to tmp, then
+		// the node gathers its blocks' pieces in order (a stable partition
+		// has one result, so the blocks do not change it).
 		nl := slices.Grow(t.nl[:0], len(split))[:len(split)]
 		t.nl = nl
-		parallelFor(len(split), t.nthread, func(i int) {
-			nl[i] = t.partition(split[i], &best[i], t.leftTab[i*t.maxCodes:(i+1)*t.maxCodes])
+		parts := t.parts[:0]
+		total := int32(0)
+		for _, nd := range split {
+			total += nd.hi - nd.lo
+		}
+		block := max(partBlock, total/int32(4*t.nthread)+1)
+		multi := t.multi[:0]
+		for i, nd := range split {
+			if nd.hi-nd.lo > block {
+				// Its blocks share the table: fill it once, here (the
+				// task of a single block fills its own).
+				t.leftTable(&best[i], t.leftTab[i*t.maxCodes:(i+1)*t.maxCodes])
+				multi = append(multi, int32(i))
+			}
+			for lo := nd.lo; lo < nd.hi; lo += block {
+				parts = append(parts, partTask{node: int32(i), lo: lo, hi: min(lo+block, nd.hi), first: lo == nd.lo})
+			}
+		}
+		t.parts, t.multi = parts, multi
+		t.w.run(len(parts), func(k int) {
+			pt := &parts[k]
+			i := int(pt.node)
+			nd := split[i]
+			single := pt.first && pt.hi == nd.hi
+			if single {
+				t.leftTable(&best[i], t.leftTab[i*t.maxCodes:(i+1)*t.maxCodes])
+			}
+			pt.nl = t.partition(&best[i], t.leftTab[i*t.maxCodes:(i+1)*t.maxCodes], pt.lo, pt.hi)
+			if single {
+				// The node's only block: its right rows follow its left ones.
+				copy(t.rg[pt.lo+pt.nl:], t.tmp[pt.lo:pt.hi-pt.nl])
+				nl[i] = pt.nl
+			}
+		})
+		t.w.run(len(multi), func(j int) {
+			// The blocks of node i are contiguous in parts, from the first
+			// one starting at its lo.
+			i := multi[j]
+			nd := split[i]
+			k := sort.Search(len(parts), func(k int) bool { return parts[k].lo >= nd.lo })
+			e := k
+			for e < len(parts) && parts[e].lo < nd.hi {
+				e++
+			}
+			dst := nd.lo
+			for _, pt := range parts[k:e] {
+				dst += int32(copy(t.rg[dst:], t.rg[pt.lo:pt.lo+pt.nl]))
+			}
+			nl[i] = dst - nd.lo
+			for _, pt := range parts[k:e] {
+				dst += int32(copy(t.rg[dst:], t.tmp[pt.lo:pt.hi-pt.nl]))
+			}
 		})
 		// 3. Children, numbered in the order XGBoost's depth-wise grower
 		// numbers them.
-		var next []*tnode
-		var build []*tnode
-		type sub struct{ parent, small, large *tnode }
-		var subs []sub
+		next := t.next[:0]
+		build := t.build[:0]
+		subs := t.subs[:0]
 		for i, nd := range split {
 			c := &best[i]
 			mid := nd.lo + nl[i]
@@ -458,45 +617,40 @@ func (t *trainer) boost(rng *rand.Rand, pred []float32) (tree, []leafRange) {
 			build = append(build, small)
 			subs = append(subs, sub{nd, small, large})
 		}
+		t.build, t.subs = build, subs
 		if len(build) > 0 {
 			t.buildHists(build)
 		}
+		// The larger child's histogram is parent - smaller child, computed
+		// feature by feature inside the next level's split search; the
+		// histograms it reads are released after that search.
 		for _, s := range subs {
 			if t.splittable(s.large) {
 				s.large.hist = t.getHist()
+				s.large.subP, s.large.subS = s.parent.hist, s.small.hist
 			}
 		}
-		parallelFor(len(subs), t.nthread, func(i int) {
-			s := subs[i]
-			if s.large.hist != nil {
-				for _, f := range t.feats {
-					ph := s.parent.hist[t.histOff[f]:t.histOff[f+1]]
-					sh := s.small.hist[t.histOff[f]:t.histOff[f+1]]
-					lh := s.large.hist[t.histOff[f]:t.histOff[f+1]]
-					for b := range lh {
-						lh[b] = binStat{ph[b].g - sh[b].g, ph[b].h - sh[b].h}
-					}
-				}
-			}
-		})
 		for _, s := range subs {
 			if !t.splittable(s.small) {
-				t.putHist(s.small.hist)
+				t.pending = append(t.pending, s.small.hist)
 				s.small.hist = nil
 			}
 		}
 		for _, nd := range split {
-			t.putHist(nd.hist)
+			t.pending = append(t.pending, nd.hist)
 			nd.hist = nil
 		}
 		level = next
+		// level is this level's children; next level's children go to
+		// the other buffer.
+		t.next, t.nextAlt = t.nextAlt, next
 	}
 	for _, nd := range level {
 		t.putHist(nd.hist)
 		nd.hist = nil
-		leaves = append(leaves, t.leaf(&tr, nd))
+		t.leaf(&tr, nd, pred)
 	}
-	return tr, leaves
+	return tr
 }
 
 // splittable reports whether a node could have two children of at least
@@ -530,11 +684,18 @@ func (t *trainer) weight(g, h float64) float64 {
 	return -thresholdL1(g, t.p.Alpha) / (h + t.p.Lambda)
 }
 
-func (t *trainer) leaf(tr *tree, nd *tnode) leafRange {
+// leaf makes nd a leaf of tr and returns its value; when pred is not nil,
+// it also adds the value to the predictions of nd's rows.
+func (t *trainer) leaf(tr *tree, nd *tnode, pred []float32) float32 {
 	v := float32(t.p.Eta * t.weight(nd.g, nd.h))
 	tr.cond[nd.id] = v
 	tr.baseWeight[nd.id] = v
-	return leafRange{lo: nd.lo, hi: nd.hi, value: v}
+	if pred != nil {
+		for _, r := range t.rg[nd.lo:nd.hi] {
+			pred[r>>32] += v
+		}
+	}
+	return v
 }
 
 // buildHists fills the histograms of nodes for the tree's features. Tasks
@@ -558,18 +719,22 @@ func (t *trainer) buildHists(nodes []*tnode) {
 		t.scratch = make([]binStat, need)
 	}
 	scr := t.scratch[:need]
+	// Tasks in row order (node, block, feature): the workers take them
+	// from both ends (workers.run), so each core keeps to its rows.
 	for _, nd := range nodes {
-		for _, f := range t.feats {
-			a, b := t.histOff[f], t.histOff[f+1]
-			tasks = append(tasks, histTask{nd, f, nd.lo, min(nd.lo+histBlock, nd.hi), nd.hist[a:b]})
-			for lo := nd.lo + histBlock; lo < nd.hi; lo += histBlock {
-				tasks = append(tasks, histTask{nd, f, lo, min(lo+histBlock, nd.hi), scr[:b-a]})
-				scr = scr[b-a:]
+		for lo := nd.lo; lo < nd.hi; lo += histBlock {
+			for _, f := range t.feats {
+				a, b := t.histOff[f], t.histOff[f+1]
+				dst := nd.hist[a:b]
+				if lo > nd.lo {
+					dst, scr = scr[:b-a], scr[b-a:]
+				}
+				tasks = append(tasks, histTask{nd, f, lo, min(lo+histBlock, nd.hi), dst})
 			}
 		}
 	}
 	t.tasks = tasks
-	parallelFor(len(tasks), t.nthread, func(i int) {
+	t.w.run(len(tasks), func(i int) {
 		tk := &tasks[i]
 		clear(tk.dst)
 		rg := t.rg[tk.lo:tk.hi]
@@ -579,14 +744,14 @@ func (t *trainer) buildHists(nodes []*tnode) {
 			histKernel(t.bm.u16[tk.f], rg, tk.dst)
 		}
 	})
-	// Add the extra blocks to their (node, feature) histogram, in order.
-	var dst []binStat
+	// Add the extra blocks to their (node, feature) histogram, in block
+	// order.
 	for i := range tasks {
 		tk := &tasks[i]
 		if tk.lo == tk.nd.lo {
-			dst = tk.dst
 			continue
 		}
+		dst := tk.nd.hist[t.histOff[tk.f]:t.histOff[tk.f+1]]
 		for b, s := range tk.dst {
 			dst[b].g += s.g
 			dst[b].h += s.h
@@ -635,12 +800,45 @@ func histKernel[B uint8 | uint16](bins []B, rg []uint64, h []binStat) {
 		}
 		return
 	}
+	if len(h) <= midHist && len(rg) >= midRows {
+		// Zones: a few popular ones repeat often enough in pickup order
+		// for the same chains; two copies halve them.
+		var sub [2][midHist]binStat
+		k := 0
+		for ; k+2 <= len(rg); k += 2 {
+			v0, v1 := rg[k], rg[k+1]
+			s0 := &sub[0][bins[v0>>32]]
+			s1 := &sub[1][bins[v1>>32]]
+			s0.g += float64(math.Float32frombits(uint32(v0)))
+			s0.h++
+			s1.g += float64(math.Float32frombits(uint32(v1)))
+			s1.h++
+		}
+		for ; k < len(rg); k++ {
+			v := rg[k]
+			s := &sub[0][bins[v>>32]]
+			s.g += float64(math.Float32frombits(uint32(v)))
+			s.h++
+		}
+		for b := range h {
+			h[b].g += sub[0][b].g + sub[1][b].g
+			h[b].h += sub[0][b].h + sub[1][b].h
+		}
+		return
+	}
 	for _, v := range rg {
 		s := &h[bins[v>>32]]
 		s.g += float64(math.Float32frombits(uint32(v)))
 		s.h++
 	}
 }
+
+// midHist and midRows: histograms up to midHist bins summed over at least
+// midRows rows use two interleaved copies.
+const (
+	midHist = 257
+	midRows = 2048
+)
 
 // smallHist is the largest histogram (bins + missing) summed through four
 // interleaved copies on the stack.
@@ -662,79 +860,31 @@ func (t *trainer) leftTable(c *cand, left []bool) []bool {
 	return left
 }
 
-// partition splits node nd's rows (and their gradients) stably into left
-// then right, and returns the number that went left.
-func (t *trainer) partition(nd *tnode, c *cand, left []bool) int32 {
-	lo, hi := nd.lo, nd.hi
-	if c.right == nil {
-		// Numeric: compare bins with the threshold, no table load.
-		nb := t.bs[c.feat].nbins
-		if t.bm.u8 != nil {
-			return partitionNum(t.bm.u8[c.feat], uint8(c.bin), nb, c.defLeft, t.rg[lo:hi], t.tmp[lo:hi])
-		}
-		return partitionNum(t.bm.u16[c.feat], uint16(c.bin), nb, c.defLeft, t.rg[lo:hi], t.tmp[lo:hi])
-	}
-	left = t.leftTable(c, left)
+// partTask is one block of a node's rows to partition; nl is the number
+// that went left.
+type partTask struct {
+	node       int32 // index in the level's split nodes
+	lo, hi, nl int32
+	first      bool // the node's first block
+}
+
+// partBlock is the smallest block a large node is cut into.
+const partBlock = 8192
+
+// partition splits rows [lo, hi) of t.rg (and their gradients) stably by
+// split c with table left (leftTable): the left ones to the front of the
+// range, in place, and the right ones to the front of the same range of
+// t.tmp. It returns the number that went left.
+func (t *trainer) partition(c *cand, left []bool, lo, hi int32) int32 {
+	left = left[:t.bs[c.feat].nbins+1]
 	if t.bm.u8 != nil {
 		return partitionKernel(t.bm.u8[c.feat], left, t.rg[lo:hi], t.tmp[lo:hi])
 	}
 	return partitionKernel(t.bm.u16[c.feat], left, t.rg[lo:hi], t.tmp[lo:hi])
 }
 
-// applyLeaves adds lv or rv to the prediction of each row of nd, by the
-// side of split c it falls on.
-func (t *trainer) applyLeaves(nd *tnode, c *cand, left []bool, lv, rv float32, pred []float32) {
-	left = t.leftTable(c, left)
-	rg := t.rg[nd.lo:nd.hi]
-	if t.bm.u8 != nil {
-		applyKernel(t.bm.u8[c.feat], left, rg, lv, rv, pred)
-	} else {
-		applyKernel(t.bm.u16[c.feat], left, rg, lv, rv, pred)
-	}
-}
-
-func applyKernel[B uint8 | uint16](bins []B, left []bool, rg []uint64, lv, rv float32, pred []float32) {
-	for _, v := range rg {
-		r := v >> 32
-		x := rv
-		if left[bins[r]] {
-			x = lv
-		}
-		pred[r] += x
-	}
-}
-
-// partitionNum is partitionKernel for a numeric split: bins <= thr go left,
-// the missing bin goes the default way. miss is an int: with 256 bins and no
-// missing values the missing code does not fit (nor occur in) a uint8.
-func partitionNum[B uint8 | uint16](bins []B, thr B, miss int, defLeft bool, rg, tmp []uint64) int32 {
-	dl := 0
-	if defLeft {
-		dl = 1
-	}
-	nl, nr := 0, 0
-	tmp = tmp[:len(rg)]
-	for k := 0; k < len(rg); k++ {
-		v := rg[k]
-		b := bins[v>>32]
-		l := 0
-		if b <= thr {
-			l = 1
-		}
-		if int(b) == miss {
-			l = dl
-		}
-		rg[nl] = v
-		tmp[nr] = v
-		nl += l
-		nr += 1 - l
-	}
-	copy(rg[nl:], tmp[:nr])
-	return int32(nl)
-}
-
-// partitionKernel moves left rows to the front in place (the write index
-// never passes the read index) and right rows through tmp, keeping both
+// partitionKernel moves left rows to the front of rg in place (the write
+// index never passes the read index) and right rows to tmp, keeping both
 // sides in ascending order.
 func partitionKernel[B uint8 | uint16](bins []B, left []bool, rg, tmp []uint64) int32 {
 	// Branch-free: every row is written to both sides and only the counter
@@ -754,8 +904,33 @@ func partitionKernel[B uint8 | uint16](bins []B, left []bool, rg, tmp []uint64) 
 		nl += l
 		nr += 1 - l
 	}
-	copy(rg[nl:], tmp[:nr])
 	return int32(nl)
+}
+
+// applyLeaves adds lv or rv to the prediction of each row of nd, by the
+// side of split c it falls on.
+func (t *trainer) applyLeaves(nd *tnode, c *cand, left []bool, lv, rv float32, pred []float32) {
+	left = t.leftTable(c, left)
+	rg := t.rg[nd.lo:nd.hi]
+	if t.bm.u8 != nil {
+		applyKernel(t.bm.u8[c.feat], left, rg, lv, rv, pred)
+	} else {
+		applyKernel(t.bm.u16[c.feat], left, rg, lv, rv, pred)
+	}
+}
+
+// applyKernel is branch-free: the side indexes a two-value table (a branch
+// would mispredict about every other row).
+func applyKernel[B uint8 | uint16](bins []B, left []bool, rg []uint64, lv, rv float32, pred []float32) {
+	vals := [2]float32{rv, lv}
+	for _, v := range rg {
+		r := v >> 32
+		x := 0
+		if left[bins[r]] {
+			x = 1
+		}
+		pred[r] += vals[x]
+	}
 }
 
 // bestSplit finds the best split of node nd on feature f from its histogram.
@@ -763,9 +938,49 @@ func (t *trainer) bestSplit(nd *tnode, f int) cand {
 	best := cand{gain: math.Inf(-1), feat: f}
 	hist := nd.hist[t.histOff[f]:t.histOff[f+1]]
 	nb := len(hist) - 1
-	miss := hist[nb]
 	parent := t.gain(nd.g, nd.h)
 	mcw := max(t.p.MinChildWeight, 1e-12)
+	var ph, sh []binStat
+	if nd.subP != nil {
+		ph = nd.subP[t.histOff[f]:t.histOff[f+1]]
+		sh = nd.subS[t.histOff[f]:t.histOff[f+1]]
+		hist[nb] = binStat{ph[nb].g - sh[nb].g, ph[nb].h - sh[nb].h}
+	}
+	miss := hist[nb]
+	numeric := !t.bs[f].cat && t.p.Alpha == 0
+	if ph != nil && numeric && miss.h == 0 {
+		// The subtraction inside the scan.
+		var ok bool
+		best.bin, best.gl, best.hl, ok = scanNumericSub(ph[:nb-1], sh[:nb-1], hist[:nb-1], t.keepSub, nd.g, nd.h, t.p.Lambda, mcw)
+		if ok {
+			best.gain = t.gain(best.gl, best.hl) + t.gain(nd.g-best.gl, nd.h-best.hl) - parent
+		}
+		best.gr, best.hr = nd.g-best.gl, nd.h-best.hl
+		if t.keepSub {
+			hist[nb-1] = binStat{ph[nb-1].g - sh[nb-1].g, ph[nb-1].h - sh[nb-1].h}
+		}
+		return best
+	}
+	if ph != nil {
+		for b := range hist[:nb] {
+			hist[b] = binStat{ph[b].g - sh[b].g, ph[b].h - sh[b].h}
+		}
+	}
+	if numeric {
+		// Common case, without divisions in the loop (see scanNumeric).
+		G, H := nd.g, nd.h
+		var ok bool
+		if miss.h == 0 {
+			best.bin, best.gl, best.hl, ok = scanNumeric(hist[:nb-1], G, H, t.p.Lambda, mcw)
+		} else {
+			best.bin, best.defLeft, best.gl, best.hl, ok = scanNumericMissing(hist[:nb-1], miss, G, H, t.p.Lambda, mcw)
+		}
+		if ok {
+			best.gain = t.gain(best.gl, best.hl) + t.gain(G-best.gl, H-best.hl) - parent
+		}
+		best.gr, best.hr = nd.g-best.gl, nd.h-best.hl
+		return best
+	}
 	try := func(gl, hl float64) (float64, bool) {
 		gr, hr := nd.g-gl, nd.h-hl
 		if hl < mcw || hr < mcw {
@@ -775,48 +990,6 @@ func (t *trainer) bestSplit(nd *tnode, f int) cand {
 	}
 	if t.bs[f].cat {
 		return t.bestCatSplit(nd, f, hist, best, try)
-	}
-	if t.p.Alpha == 0 {
-		// Common case, without divisions in the loop: the children's score
-		// GL²/(HL+λ) + GR²/(HR+λ) = num/den with num = GL²(HR+λ) + GR²(HL+λ)
-		// and den = (HL+λ)(HR+λ) > 0, so "score > best" is
-		// "num > best·den". One division per feature instead of two per bin.
-		lam := t.p.Lambda
-		G, H := nd.g, nd.h
-		bestScore := math.Inf(-1) // best children's score so far
-		var gl, hl float64
-		for b := 0; b < nb-1; b++ {
-			s := hist[b]
-			if s.h == 0 {
-				continue // same partition as the previous bin: keep the lower threshold
-			}
-			gl += s.g
-			hl += s.h
-			if hr := H - hl; hl >= mcw && hr >= mcw {
-				gr := G - gl
-				a, c := hl+lam, hr+lam
-				if num := gl*gl*c + gr*gr*a; num > bestScore*(a*c) {
-					bestScore = num / (a * c)
-					best.bin, best.defLeft, best.gl, best.hl = b, false, gl, hl
-				}
-			}
-			if miss.h > 0 {
-				gl2, hl2 := gl+miss.g, hl+miss.h
-				if hr := H - hl2; hl2 >= mcw && hr >= mcw {
-					gr := G - gl2
-					a, c := hl2+lam, hr+lam
-					if num := gl2*gl2*c + gr*gr*a; num > bestScore*(a*c) {
-						bestScore = num / (a * c)
-						best.bin, best.defLeft, best.gl, best.hl = b, true, gl2, hl2
-					}
-				}
-			}
-		}
-		if !math.IsInf(bestScore, -1) {
-			best.gain = t.gain(best.gl, best.hl) + t.gain(G-best.gl, H-best.hl) - parent
-		}
-		best.gr, best.hr = nd.g-best.gl, nd.h-best.hl
-		return best
 	}
 	var gl, hl float64
 	for b := 0; b < nb-1; b++ {
@@ -988,4 +1161,88 @@ func (tr *tree) setSplit(id, l, r int32, c *cand, b *binner) {
 		// bins <= c.bin are exactly the values < edges[c.bin].
 		tr.cond[id] = b.edges[c.bin]
 	}
+}
+
+// scanNumeric finds the best threshold of a numeric feature without missing
+// values, with alpha = 0: the bin b such that bins <= b go left, and the
+// left sums. The children's score GL²/(HL+λ) + GR²/(HR+λ) is num/den with
+// num = GL²(HR+λ) + GR²(HL+λ) and den = (HL+λ)(HR+λ) > 0, so "score >
+// best" is "num·bestDen > bestNum·den": no division in the loop. An empty
+// bin repeats the previous bin's sums, so it ties and the lower threshold
+// stays, without a branch on empty bins.
+func scanNumeric(hist []binStat, G, H, lam, mcw float64) (bin int, bgl, bhl float64, ok bool) {
+	bestNum, bestDen := -1.0, 1.0 // below every score (scores are >= 0)
+	var gl, hl float64
+	for b, s := range hist {
+		gl += s.g
+		hl += s.h
+		hr := H - hl
+		if hl < mcw || hr < mcw {
+			continue
+		}
+		gr := G - gl
+		a, c := hl+lam, hr+lam
+		if num, den := gl*gl*c+gr*gr*a, a*c; num*bestDen > bestNum*den {
+			bestNum, bestDen = num, den
+			bin, bgl, bhl = b, gl, hl
+		}
+	}
+	return bin, bgl, bhl, bestNum >= 0
+}
+
+// scanNumericSub is scanNumeric on the histogram parent - sibling, which
+// it also stores in hist when keep is true.
+func scanNumericSub(parent, sibling, hist []binStat, keep bool, G, H, lam, mcw float64) (bin int, bgl, bhl float64, ok bool) {
+	bestNum, bestDen := -1.0, 1.0
+	var gl, hl float64
+	sibling, hist = sibling[:len(parent)], hist[:len(parent)]
+	for b, p := range parent {
+		s := binStat{p.g - sibling[b].g, p.h - sibling[b].h}
+		if keep {
+			hist[b] = s
+		}
+		gl += s.g
+		hl += s.h
+		hr := H - hl
+		if hl < mcw || hr < mcw {
+			continue
+		}
+		gr := G - gl
+		a, c := hl+lam, hr+lam
+		if num, den := gl*gl*c+gr*gr*a, a*c; num*bestDen > bestNum*den {
+			bestNum, bestDen = num, den
+			bin, bgl, bhl = b, gl, hl
+		}
+	}
+	return bin, bgl, bhl, bestNum >= 0
+}
+
+// scanNumericMissing is scanNumeric for a feature with missing values
+// (summed in miss): every threshold is tried with the missing values on
+// the right, then on the left.
+func scanNumericMissing(hist []binStat, miss binStat, G, H, lam, mcw float64) (bin int, defLeft bool, bgl, bhl float64, ok bool) {
+	bestNum, bestDen := -1.0, 1.0
+	var gl, hl float64
+	for b, s := range hist {
+		gl += s.g
+		hl += s.h
+		if hr := H - hl; hl >= mcw && hr >= mcw {
+			gr := G - gl
+			a, c := hl+lam, hr+lam
+			if num, den := gl*gl*c+gr*gr*a, a*c; num*bestDen > bestNum*den {
+				bestNum, bestDen = num, den
+				bin, defLeft, bgl, bhl = b, false, gl, hl
+			}
+		}
+		gl2, hl2 := gl+miss.g, hl+miss.h
+		if hr := H - hl2; hl2 >= mcw && hr >= mcw {
+			gr := G - gl2
+			a, c := hl2+lam, hr+lam
+			if num, den := gl2*gl2*c+gr*gr*a, a*c; num*bestDen > bestNum*den {
+				bestNum, bestDen = num, den
+				bin, defLeft, bgl, bhl = b, true, gl2, hl2
+			}
+		}
+	}
+	return bin, defLeft, bgl, bhl, bestNum >= 0
 }

@@ -1,6 +1,9 @@
 package tripcast
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Message is one event on a Stream.
 type Message struct {
@@ -26,6 +29,9 @@ type Message struct {
 	// retries; on Kinesis it is kept in memory and starts over at 1 when the
 	// consumer restarts.
 	Delivered int
+	// Stored is when the engine stored the message (JetStream's timestamp,
+	// Kinesis's approximate arrival time); zero when publishing.
+	Stored time.Time
 }
 
 // Stream is a durable, ordered-per-key event log with named consumers: NATS

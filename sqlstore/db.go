@@ -31,11 +31,14 @@ import (
 // DB is an open metadata database. It is safe for concurrent use, and
 // several DBs (processes) may share one database.
 type DB struct {
-	db  *sql.DB
-	d   dialect
-	log *slog.Logger
-	url string // masked
-	now func() time.Time
+	db *sql.DB
+	// logdb writes the prediction log: on SQLite a second handle on the
+	// same file whose commits do not wait for fsync (see Open); else db.
+	logdb *sql.DB
+	d     dialect
+	log   *slog.Logger
+	url   string // masked
+	now   func() time.Time
 }
 
 var (
@@ -122,7 +125,8 @@ func Open(ctx context.Context, dbURL string, logger *slog.Logger) (*DB, error) {
 		}
 		// WAL lets readers run beside the writer; busy_timeout makes a writer
 		// wait for another (in this process or another) instead of failing;
-		// synchronous stays FULL: a committed alias move survives a crash.
+		// synchronous stays FULL: a committed alias move survives a crash of
+		// the machine.
 		q := url.Values{}
 		q.Add("_pragma", "busy_timeout(30000)")
 		q.Add("_pragma", "journal_mode(WAL)")
@@ -132,6 +136,18 @@ func Open(ctx context.Context, dbURL string, logger *slog.Logger) (*DB, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 		}
+		// The prediction log commits with synchronous=NORMAL: a commit
+		// survives the process being killed (the OS has the WAL), not a
+		// power cut, like the embedded JetStream store beside it (which
+		// syncs every two minutes); it saves an fsync per batch, which is
+		// most of a stream batch's latency. PostgreSQL commits durably.
+		q.Add("_pragma", "synchronous(NORMAL)")
+		db.logdb, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+		if err != nil {
+			db.db.Close()
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+		db.logdb.SetMaxOpenConns(2)
 		db.d, db.url = sqliteDialect, "sqlite://"+path
 	case "postgres", "postgresql":
 		db.db, err = sql.Open("pgx", dbURL)
@@ -148,21 +164,30 @@ func Open(ctx context.Context, dbURL string, logger *slog.Logger) (*DB, error) {
 	default:
 		return nil, tripcast.FieldError("db", "unsupported scheme %q in %q: use sqlite:///path/file.db or postgres://…", u.Scheme, dbURL)
 	}
+	if db.logdb == nil {
+		db.logdb = db.db
+	}
 	db.db.SetMaxOpenConns(8)
 	db.db.SetMaxIdleConns(8)
 	if err := db.db.PingContext(ctx); err != nil {
-		db.db.Close()
+		db.Close()
 		return nil, tripcast.Errorf(tripcast.EUNAVAILABLE, "metadata database %s is unreachable: %v", db.url, err)
 	}
 	if err := db.migrate(ctx); err != nil {
-		db.db.Close()
+		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", db.url, err)
 	}
 	return db, nil
 }
 
 // Close closes the database.
-func (db *DB) Close() error { return db.db.Close() }
+func (db *DB) Close() error {
+	err := db.db.Close()
+	if db.logdb != db.db {
+		err = errors.Join(err, db.logdb.Close())
+	}
+	return err
+}
 
 // Engine returns "sqlite" or "postgres".
 func (db *DB) Engine() string { return db.d.name }
@@ -197,11 +222,16 @@ func (db *DB) plain() conn { return conn{q: db.db, d: db.d} }
 // inTx runs fn in a transaction, committing when fn returns nil. On SQLite
 // the transaction holds the write lock from its start.
 func (db *DB) inTx(ctx context.Context, fn func(c conn) error) error {
-	tx, err := db.db.BeginTx(ctx, nil)
+	return inTxOn(ctx, db.db, db.d, fn)
+}
+
+// inTxOn is inTx on handle h.
+func inTxOn(ctx context.Context, h *sql.DB, d dialect, fn func(c conn) error) error {
+	tx, err := h.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(conn{q: tx, tx: tx, d: db.d}); err != nil {
+	if err := fn(conn{q: tx, tx: tx, d: d}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

@@ -73,7 +73,7 @@ func (db *DB) LogPredictions(ctx context.Context, recs []tripcast.PredictionReco
 			return 0, err
 		}
 	}
-	err = db.inTx(ctx, func(c conn) error {
+	err = inTxOn(ctx, db.logdb, db.d, func(c conn) error {
 		inserted = 0
 		if c.d.arrays {
 			n, err := insertPredictionArrays(ctx, c, recs)

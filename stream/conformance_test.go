@@ -206,6 +206,7 @@ func testRoundTrip(t *testing.T, h *harness) {
 	ctx := testCtx(t)
 	name := h.newStream("rt")
 	const n = 10
+	before := time.Now()
 	for i := range n {
 		if err := h.s.Publish(ctx, name, "k"+strconv.Itoa(i%3), rideEvent(i)); err != nil {
 			t.Fatalf("Publish %d: %v", i, err)
@@ -237,6 +238,11 @@ func testRoundTrip(t *testing.T, h *harness) {
 		}
 		if m.Delivered != 1 {
 			t.Errorf("event %d: got Delivered %d, want 1", i, m.Delivered)
+		}
+		// Stored is the engine's clock (the same machine here); Kinesis
+		// keeps milliseconds.
+		if m.Stored.Before(before.Add(-time.Second)) || m.Stored.After(time.Now().Add(time.Second)) {
+			t.Errorf("event %d: got Stored %v, want between %v and now", i, m.Stored, before)
 		}
 	}
 }

@@ -470,6 +470,7 @@ func (k *Kinesis) consumeShard(ctx context.Context, log *slog.Logger, stream, co
 					Data:      r.Data,
 					ID:        shard + ":" + aws.ToString(r.SequenceNumber),
 					Delivered: 1,
+					Stored:    aws.ToTime(r.ApproximateArrivalTimestamp),
 				})
 				if failedTo != "" && seqLE(aws.ToString(r.SequenceNumber), failedTo) {
 					batch[len(batch)-1].Delivered = attempts + 1

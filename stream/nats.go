@@ -468,6 +468,7 @@ func toMessage(stream string, m jetstream.Msg) tripcast.Message {
 	if md, err := m.Metadata(); err == nil {
 		msg.ID = strconv.FormatUint(md.Sequence.Stream, 10)
 		msg.Delivered = int(md.NumDelivered)
+		msg.Stored = md.Timestamp
 	}
 	return msg
 }

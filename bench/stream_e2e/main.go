@@ -1,11 +1,15 @@
 // Command stream_e2e measures tripcast's stream serving end to end through
 // embedded NATS JetStream, in one process, with the real code: a producer
 // publishes real TLC rides to ride_events, the consume package predicts
-// them with a real gbdt model, logs every prediction (SQL and parquet,
-// flushed before the ack) and publishes it to ride_predictions, and a sink
-// consumer reads the predictions. It prints events/s (all events, from the
-// first publish to the last prediction read) and the latency per event
-// (from its publish to its prediction read by the sink) at p50/p99/max.
+// them with a real gbdt model, logs every prediction (SQL flushed before
+// the ack, parquet buffered) and publishes it to ride_predictions. It
+// prints events/s (all events, from the first publish to the last
+// prediction published) and the latency per event, from its publish to its
+// prediction stored in ride_predictions (JetStream's timestamp of the
+// prediction), at p50/p90/p99/max. The predictions are read after the run
+// (-sink after, the default): a downstream reader is not part of the
+// pipeline; -sink live reads them during the run instead, as a downstream
+// service would, and then measures up to the prediction read.
 //
 // Usage (from the repository root):
 //
@@ -57,6 +61,7 @@ func main() {
 		tlcFile   = flag.String("tlc", "../shared/data/tlc/green_tripdata_2021-01.parquet", "TLC month: rides to replay, and training data")
 		verbose   = flag.Bool("v", false, "log warnings")
 		cpuprof   = flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+		sink      = flag.String("sink", "after", "read the predictions after the run (after) or during it (live)")
 	)
 	flag.Parse()
 	if *cpuprof != "" {
@@ -68,14 +73,18 @@ func main() {
 		_ = pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*events, *rate, *batch, *pubBatch, *workers, *dbURL, *noParquet, *pqSync, *modelFile, *tlcFile, *verbose); err != nil {
+	if *sink != "after" && *sink != "live" {
+		fmt.Fprintln(os.Stderr, "stream_e2e: -sink must be after or live")
+		os.Exit(2)
+	}
+	if err := run(*events, *rate, *batch, *pubBatch, *workers, *dbURL, *noParquet, *pqSync, *modelFile, *tlcFile, *verbose, *sink == "live"); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "stream_e2e:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync bool, modelFile, tlcFile string, verbose bool) error {
+func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync bool, modelFile, tlcFile string, verbose, live bool) error {
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	if verbose {
@@ -180,27 +189,48 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 		}
 	}()
 	prefix := len(x) + 1
+	// sinkHandler records each prediction's latency: to now (live) or to
+	// when ride_predictions stored it.
+	sinkHandler := func(_ context.Context, b []tripcast.Message) error {
+		now := time.Now().UnixNano()
+		for _, m := range b {
+			pr, err := serve.ParsePrediction(m.Data)
+			if err != nil {
+				return err
+			}
+			i, err := strconv.Atoi(pr.RideID[prefix:])
+			if err != nil || i >= n {
+				return fmt.Errorf("unexpected ride %q", pr.RideID)
+			}
+			at := now
+			if !live {
+				at = m.Stored.UnixNano()
+			}
+			latencies[i] = time.Duration(at - sentAt[i].Load())
+		}
+		if live {
+			last.Store(now)
+		}
+		if got.Add(int64(len(b))) == int64(n) {
+			close(allIn)
+		}
+		return nil
+	}
+	done := make(chan struct{}) // all predicted (and so published)
 	go func() {
 		defer wg.Done()
-		_ = s.Consume(runCtx, out, "sink", func(_ context.Context, b []tripcast.Message) error {
-			now := time.Now().UnixNano()
-			for _, m := range b {
-				pr, err := serve.ParsePrediction(m.Data)
-				if err != nil {
-					return err
-				}
-				i, err := strconv.Atoi(pr.RideID[prefix:])
-				if err != nil || i >= n {
-					return fmt.Errorf("unexpected ride %q", pr.RideID)
-				}
-				latencies[i] = time.Duration(now - sentAt[i].Load())
+		if live {
+			_ = s.Consume(runCtx, out, "sink", sinkHandler)
+			return
+		}
+		for c.Stats().Predicted < int64(n) {
+			if runCtx.Err() != nil {
+				return
 			}
-			last.Store(now)
-			if got.Add(int64(len(b))) == int64(n) {
-				close(allIn)
-			}
-			return nil
-		})
+			time.Sleep(time.Millisecond)
+		}
+		last.Store(time.Now().UnixNano())
+		close(done)
 	}()
 
 	// Let the consumer start (it waits for nothing: the model is loaded).
@@ -245,8 +275,12 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 		i += len(msgs)
 	}
 	pubDone := time.Since(start)
+	finished := allIn
+	if !live {
+		finished = done
+	}
 	select {
-	case <-allIn:
+	case <-finished:
 	case <-time.After(time.Minute):
 		logged, _ := db.CountPredictions(ctx, sqlstore.PredictionFilter{})
 		missing := []int{}
@@ -259,6 +293,18 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 	}
 	elapsed := time.Duration(last.Load() - start.UnixNano())
 	cpu := cpuTime() - cpu0
+	if !live {
+		// Now read the predictions, for their latencies.
+		sinkCtx, stop := context.WithCancel(ctx)
+		go func() { _ = s.Consume(sinkCtx, out, "sink", sinkHandler) }()
+		select {
+		case <-allIn:
+		case <-time.After(time.Minute):
+			stop()
+			return fmt.Errorf("read %d of %d predictions after the run", got.Load(), n)
+		}
+		stop()
+	}
 	cancel()
 	wg.Wait()
 	if parquet != nil {
@@ -283,12 +329,20 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 	} else if !noParquet {
 		logDesc += " + parquet (buffered)"
 	}
-	fmt.Printf("stream_e2e: %d events through embedded NATS, %s, consumer batch %d, workers %d, log %s\n",
-		n, mode, batch, workers, logDesc)
+	sinkDesc := "predictions read after the run"
+	if live {
+		sinkDesc = "predictions read during the run"
+	}
+	fmt.Printf("stream_e2e: %d events through embedded NATS, %s, consumer batch %d, workers %d, log %s, %s\n",
+		n, mode, batch, workers, logDesc, sinkDesc)
 	fmt.Printf("  published in %v (%.0f events/s)\n", pubDone.Round(time.Millisecond), float64(n)/pubDone.Seconds())
 	fmt.Printf("  end to end:  %.0f events/s (%v for all), %.1f CPU-µs/event\n", float64(n)/elapsed.Seconds(), elapsed.Round(time.Millisecond),
 		float64(cpu.Microseconds())/float64(n))
-	fmt.Printf("  latency publish → prediction read: p50 %v  p90 %v  p99 %v  max %v\n",
+	to := "prediction stored in " + out
+	if live {
+		to = "prediction read"
+	}
+	fmt.Printf("  latency publish → %s: p50 %v  p90 %v  p99 %v  max %v\n", to,
 		pct(0.50).Round(10*time.Microsecond), pct(0.90).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), latencies[n-1].Round(10*time.Microsecond))
 	fmt.Printf("  consumer: received %d, predicted %d, dead-lettered %d, batches %d (%.0f events/batch); SQL log %d rows\n",
 		st.Received, st.Predicted, st.DeadLettered, st.Batches, float64(st.Received)/float64(max(1, st.Batches)), logged)

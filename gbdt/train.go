@@ -203,6 +203,7 @@ type trainer struct {
 	tasks    []histTask
 	leftTab  []bool // per split node: maxCodes entries, bin -> goes left
 	slab     []tnode
+	rngs     []int32 // the nodes' bin ranges
 	seeds    []uint64
 	cnt      []int
 	gsum     []float64
@@ -285,6 +286,13 @@ type tnode struct {
 	// subP and subS, when not nil, are the parent's and the sibling's
 	// histograms: hist is to be filled as subP - subS.
 	subP, subS []binStat
+	// rng[2f], rng[2f+1]: the lowest and highest (non-missing) bin of
+	// feature f that the node's rows can have, by its ancestors' numeric
+	// splits; the empty range when hi < lo. Histogram bins outside are
+	// zero by construction: the split search reads, and a histogram got by
+	// subtraction fills, only the range (deep nodes span few distance
+	// bins, for instance).
+	rng []int32
 }
 
 // cand is the best split of one node on one feature.
@@ -438,7 +446,21 @@ func (t *trainer) boost(rng *rand.Rand, pred []float32) tree {
 		slab = append(slab, nd)
 		return &slab[len(slab)-1]
 	}
+	// Each node's bin ranges (see tnode.rng), from one array per tree.
+	nr := 2 * nf
+	rngs := slices.Grow(t.rngs[:0], maxNodes*nr)[:maxNodes*nr]
+	t.rngs = rngs
+	newRange := func(from []int32) []int32 {
+		r := rngs[:nr:nr]
+		rngs = rngs[nr:]
+		copy(r, from)
+		return r
+	}
 	root := newNode(tnode{id: 0, lo: 0, hi: int32(ns), g: g, h: float64(ns)})
+	root.rng = newRange(nil)
+	for f, b := range t.bs {
+		root.rng[2*f], root.rng[2*f+1] = 0, int32(b.nbins-1)
+	}
 	tr.addNode(-1, t.weight(g, float64(ns)), float64(ns))
 	level := []*tnode{root}
 	if t.splittable(root) && p.MaxDepth > 0 {
@@ -598,8 +620,12 @@ func (t *trainer) boost(rng *rand.Rand, pred []float32) tree {
 		for i, nd := range split {
 			c := &best[i]
 			mid := nd.lo + nl[i]
-			l := newNode(tnode{lo: nd.lo, hi: mid, g: c.gl, h: c.hl})
-			r := newNode(tnode{lo: mid, hi: nd.hi, g: c.gr, h: c.hr})
+			l := newNode(tnode{lo: nd.lo, hi: mid, g: c.gl, h: c.hl, rng: newRange(nd.rng)})
+			r := newNode(tnode{lo: mid, hi: nd.hi, g: c.gr, h: c.hr, rng: newRange(nd.rng)})
+			if c.right == nil {
+				// bins <= c.bin went left, the others right.
+				l.rng[2*c.feat+1], r.rng[2*c.feat] = int32(c.bin), int32(c.bin+1)
+			}
 			l.id = tr.addNode(nd.id, t.weight(l.g, l.h), l.h)
 			r.id = tr.addNode(nd.id, t.weight(r.g, r.h), r.h)
 			tr.setSplit(nd.id, l.id, r.id, c, &t.bs[c.feat])
@@ -940,6 +966,10 @@ func (t *trainer) bestSplit(nd *tnode, f int) cand {
 	nb := len(hist) - 1
 	parent := t.gain(nd.g, nd.h)
 	mcw := max(t.p.MinChildWeight, 1e-12)
+	// Bins lo..hi can hold rows; thresholds lo..end are tried (a threshold
+	// at the last bin would send every non-missing row left).
+	lo, hi := int(nd.rng[2*f]), int(nd.rng[2*f+1])
+	end := min(hi, nb-2)
 	var ph, sh []binStat
 	if nd.subP != nil {
 		ph = nd.subP[t.histOff[f]:t.histOff[f+1]]
@@ -951,18 +981,21 @@ func (t *trainer) bestSplit(nd *tnode, f int) cand {
 	if ph != nil && numeric && miss.h == 0 {
 		// The subtraction inside the scan.
 		var ok bool
-		best.bin, best.gl, best.hl, ok = scanNumericSub(ph[:nb-1], sh[:nb-1], hist[:nb-1], t.keepSub, nd.g, nd.h, t.p.Lambda, mcw)
+		best.bin, best.gl, best.hl, ok = scanNumericSub(ph[lo:end+1], sh[lo:end+1], hist[lo:end+1], t.keepSub, nd.g, nd.h, t.p.Lambda, mcw)
+		best.bin += lo
 		if ok {
 			best.gain = t.gain(best.gl, best.hl) + t.gain(nd.g-best.gl, nd.h-best.hl) - parent
 		}
 		best.gr, best.hr = nd.g-best.gl, nd.h-best.hl
 		if t.keepSub {
-			hist[nb-1] = binStat{ph[nb-1].g - sh[nb-1].g, ph[nb-1].h - sh[nb-1].h}
+			for b := end + 1; b <= hi; b++ {
+				hist[b] = binStat{ph[b].g - sh[b].g, ph[b].h - sh[b].h}
+			}
 		}
 		return best
 	}
 	if ph != nil {
-		for b := range hist[:nb] {
+		for b := lo; b <= hi; b++ {
 			hist[b] = binStat{ph[b].g - sh[b].g, ph[b].h - sh[b].h}
 		}
 	}
@@ -971,10 +1004,11 @@ func (t *trainer) bestSplit(nd *tnode, f int) cand {
 		G, H := nd.g, nd.h
 		var ok bool
 		if miss.h == 0 {
-			best.bin, best.gl, best.hl, ok = scanNumeric(hist[:nb-1], G, H, t.p.Lambda, mcw)
+			best.bin, best.gl, best.hl, ok = scanNumeric(hist[lo:end+1], G, H, t.p.Lambda, mcw)
 		} else {
-			best.bin, best.defLeft, best.gl, best.hl, ok = scanNumericMissing(hist[:nb-1], miss, G, H, t.p.Lambda, mcw)
+			best.bin, best.defLeft, best.gl, best.hl, ok = scanNumericMissing(hist[lo:end+1], miss, G, H, t.p.Lambda, mcw)
 		}
+		best.bin += lo
 		if ok {
 			best.gain = t.gain(best.gl, best.hl) + t.gain(G-best.gl, H-best.hl) - parent
 		}
@@ -992,7 +1026,7 @@ func (t *trainer) bestSplit(nd *tnode, f int) cand {
 		return t.bestCatSplit(nd, f, hist, best, try)
 	}
 	var gl, hl float64
-	for b := 0; b < nb-1; b++ {
+	for b := lo; b <= end; b++ {
 		s := hist[b]
 		if s.h == 0 {
 			continue // same partition as the previous bin: keep the lower threshold

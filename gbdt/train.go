@@ -801,24 +801,14 @@ func histKernel[B uint8 | uint16](bins []B, rg []uint64, h []binStat) {
 		k := 0
 		for ; k+4 <= len(rg); k += 4 {
 			v0, v1, v2, v3 := rg[k], rg[k+1], rg[k+2], rg[k+3]
-			s0 := &sub[0][bins[v0>>32]]
-			s1 := &sub[1][bins[v1>>32]]
-			s2 := &sub[2][bins[v2>>32]]
-			s3 := &sub[3][bins[v3>>32]]
-			s0.g += float64(math.Float32frombits(uint32(v0)))
-			s0.h++
-			s1.g += float64(math.Float32frombits(uint32(v1)))
-			s1.h++
-			s2.g += float64(math.Float32frombits(uint32(v2)))
-			s2.h++
-			s3.g += float64(math.Float32frombits(uint32(v3)))
-			s3.h++
+			addRow(&sub[0][bins[v0>>32]], v0)
+			addRow(&sub[1][bins[v1>>32]], v1)
+			addRow(&sub[2][bins[v2>>32]], v2)
+			addRow(&sub[3][bins[v3>>32]], v3)
 		}
 		for ; k < len(rg); k++ {
 			v := rg[k]
-			s := &sub[0][bins[v>>32]]
-			s.g += float64(math.Float32frombits(uint32(v)))
-			s.h++
+			addRow(&sub[0][bins[v>>32]], v)
 		}
 		for b := range h {
 			h[b].g += (sub[0][b].g + sub[1][b].g) + (sub[2][b].g + sub[3][b].g)
@@ -833,18 +823,12 @@ func histKernel[B uint8 | uint16](bins []B, rg []uint64, h []binStat) {
 		k := 0
 		for ; k+2 <= len(rg); k += 2 {
 			v0, v1 := rg[k], rg[k+1]
-			s0 := &sub[0][bins[v0>>32]]
-			s1 := &sub[1][bins[v1>>32]]
-			s0.g += float64(math.Float32frombits(uint32(v0)))
-			s0.h++
-			s1.g += float64(math.Float32frombits(uint32(v1)))
-			s1.h++
+			addRow(&sub[0][bins[v0>>32]], v0)
+			addRow(&sub[1][bins[v1>>32]], v1)
 		}
 		for ; k < len(rg); k++ {
 			v := rg[k]
-			s := &sub[0][bins[v>>32]]
-			s.g += float64(math.Float32frombits(uint32(v)))
-			s.h++
+			addRow(&sub[0][bins[v>>32]], v)
 		}
 		for b := range h {
 			h[b].g += sub[0][b].g + sub[1][b].g
@@ -853,10 +837,15 @@ func histKernel[B uint8 | uint16](bins []B, rg []uint64, h []binStat) {
 		return
 	}
 	for _, v := range rg {
-		s := &h[bins[v>>32]]
-		s.g += float64(math.Float32frombits(uint32(v)))
-		s.h++
+		addRow(&h[bins[v>>32]], v)
 	}
+}
+
+// addRow adds row entry v (its gradient in the low 32 bits, hessian 1) to
+// bin s.
+func addRow(s *binStat, v uint64) {
+	s.g += float64(math.Float32frombits(uint32(v)))
+	s.h++
 }
 
 // midHist and midRows: histograms up to midHist bins summed over at least
@@ -1197,37 +1186,54 @@ func (tr *tree) setSplit(id, l, r int32, c *cand, b *binner) {
 	}
 }
 
+// bestScore is the best children's score a threshold scan has seen, kept
+// as num/den: GL²/(HL+λ) + GR²/(HR+λ) = num/den with num = GL²(HR+λ) +
+// GR²(HL+λ) and den = (HL+λ)(HR+λ) > 0, so "score > best" is "num·bestDen >
+// bestNum·den": no division per candidate. Start from newBestScore.
+type bestScore struct{ num, den float64 }
+
+func newBestScore() bestScore { return bestScore{-1, 1} } // below every score (scores are >= 0)
+
+// better reports whether the candidate with left sums gl, hl (of a node
+// with G, H) is allowed (min_child_weight on both sides) and scores above
+// the best so far, which it then becomes. A tie is not better, so the
+// lower threshold stays: an empty bin repeats the previous bin's sums.
+func (s *bestScore) better(gl, hl, G, H, lam, mcw float64) bool {
+	hr := H - hl
+	if hl < mcw || hr < mcw {
+		return false
+	}
+	gr := G - gl
+	a, c := hl+lam, hr+lam
+	if num, den := gl*gl*c+gr*gr*a, a*c; num*s.den > s.num*den {
+		s.num, s.den = num, den
+		return true
+	}
+	return false
+}
+
+func (s bestScore) found() bool { return s.num >= 0 }
+
 // scanNumeric finds the best threshold of a numeric feature without missing
 // values, with alpha = 0: the bin b such that bins <= b go left, and the
-// left sums. The children's score GL²/(HL+λ) + GR²/(HR+λ) is num/den with
-// num = GL²(HR+λ) + GR²(HL+λ) and den = (HL+λ)(HR+λ) > 0, so "score >
-// best" is "num·bestDen > bestNum·den": no division in the loop. An empty
-// bin repeats the previous bin's sums, so it ties and the lower threshold
-// stays, without a branch on empty bins.
+// left sums.
 func scanNumeric(hist []binStat, G, H, lam, mcw float64) (bin int, bgl, bhl float64, ok bool) {
-	bestNum, bestDen := -1.0, 1.0 // below every score (scores are >= 0)
+	best := newBestScore()
 	var gl, hl float64
 	for b, s := range hist {
 		gl += s.g
 		hl += s.h
-		hr := H - hl
-		if hl < mcw || hr < mcw {
-			continue
-		}
-		gr := G - gl
-		a, c := hl+lam, hr+lam
-		if num, den := gl*gl*c+gr*gr*a, a*c; num*bestDen > bestNum*den {
-			bestNum, bestDen = num, den
+		if best.better(gl, hl, G, H, lam, mcw) {
 			bin, bgl, bhl = b, gl, hl
 		}
 	}
-	return bin, bgl, bhl, bestNum >= 0
+	return bin, bgl, bhl, best.found()
 }
 
 // scanNumericSub is scanNumeric on the histogram parent - sibling, which
 // it also stores in hist when keep is true.
 func scanNumericSub(parent, sibling, hist []binStat, keep bool, G, H, lam, mcw float64) (bin int, bgl, bhl float64, ok bool) {
-	bestNum, bestDen := -1.0, 1.0
+	best := newBestScore()
 	var gl, hl float64
 	sibling, hist = sibling[:len(parent)], hist[:len(parent)]
 	for b, p := range parent {
@@ -1237,46 +1243,28 @@ func scanNumericSub(parent, sibling, hist []binStat, keep bool, G, H, lam, mcw f
 		}
 		gl += s.g
 		hl += s.h
-		hr := H - hl
-		if hl < mcw || hr < mcw {
-			continue
-		}
-		gr := G - gl
-		a, c := hl+lam, hr+lam
-		if num, den := gl*gl*c+gr*gr*a, a*c; num*bestDen > bestNum*den {
-			bestNum, bestDen = num, den
+		if best.better(gl, hl, G, H, lam, mcw) {
 			bin, bgl, bhl = b, gl, hl
 		}
 	}
-	return bin, bgl, bhl, bestNum >= 0
+	return bin, bgl, bhl, best.found()
 }
 
 // scanNumericMissing is scanNumeric for a feature with missing values
 // (summed in miss): every threshold is tried with the missing values on
 // the right, then on the left.
 func scanNumericMissing(hist []binStat, miss binStat, G, H, lam, mcw float64) (bin int, defLeft bool, bgl, bhl float64, ok bool) {
-	bestNum, bestDen := -1.0, 1.0
+	best := newBestScore()
 	var gl, hl float64
 	for b, s := range hist {
 		gl += s.g
 		hl += s.h
-		if hr := H - hl; hl >= mcw && hr >= mcw {
-			gr := G - gl
-			a, c := hl+lam, hr+lam
-			if num, den := gl*gl*c+gr*gr*a, a*c; num*bestDen > bestNum*den {
-				bestNum, bestDen = num, den
-				bin, defLeft, bgl, bhl = b, false, gl, hl
-			}
+		if best.better(gl, hl, G, H, lam, mcw) {
+			bin, defLeft, bgl, bhl = b, false, gl, hl
 		}
-		gl2, hl2 := gl+miss.g, hl+miss.h
-		if hr := H - hl2; hl2 >= mcw && hr >= mcw {
-			gr := G - gl2
-			a, c := hl2+lam, hr+lam
-			if num, den := gl2*gl2*c+gr*gr*a, a*c; num*bestDen > bestNum*den {
-				bestNum, bestDen = num, den
-				bin, defLeft, bgl, bhl = b, true, gl2, hl2
-			}
+		if gl2, hl2 := gl+miss.g, hl+miss.h; best.better(gl2, hl2, G, H, lam, mcw) {
+			bin, defLeft, bgl, bhl = b, true, gl2, hl2
 		}
 	}
-	return bin, defLeft, bgl, bhl, bestNum >= 0
+	return bin, defLeft, bgl, bhl, best.found()
 }

@@ -63,7 +63,8 @@ func Train(ctx context.Context, train, valid *Dataset, p Params, progress func(P
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	t.w = newWorkers(nthread)
+	// More spinning members than cores would only take turns.
+	t.w = newWorkers(min(nthread, runtime.GOMAXPROCS(0)))
 	defer t.w.close()
 	m := &Model{
 		Attributes: map[string]string{},

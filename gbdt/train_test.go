@@ -312,6 +312,26 @@ func TestTrainDeterministic(t *testing.T) {
 			t.Error("nthread 3 and nthread 1 give different models")
 		}
 	})
+	t.Run("OKNThreadAllRows", func(t *testing.T) {
+		// No sampling: the root histogram from the presorted rows, and
+		// nodes large enough to be partitioned in blocks.
+		all := head(month(t, "2021-01"), 1<<30, false)
+		q := gbdt.DefaultParams()
+		q.NumBoostRound, q.EarlyStoppingRounds, q.Subsample, q.ColsampleByTree = 8, 0, 1, 1
+		var want string
+		for _, nt := range []int{1, 2, 3} {
+			q.NThread = nt
+			var buf bytes.Buffer
+			if err := mustTrain(t, all, nil, q).WriteJSON(&buf); err != nil {
+				t.Fatal(err)
+			}
+			if nt == 1 {
+				want = buf.String()
+			} else if buf.String() != want {
+				t.Errorf("nthread %d and nthread 1 give different models", nt)
+			}
+		}
+	})
 	t.Run("OKOtherSeed", func(t *testing.T) {
 		q := p
 		q.Seed = 8

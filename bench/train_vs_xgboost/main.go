@@ -1,6 +1,8 @@
 // Command train_vs_xgboost trains tripcast's gbdt and XGBoost (hist) on the
-// same rows and features and prints both training wall times, validation
-// RMSEs and batch-prediction times, with ratios.
+// same rows and features, alternately (XGBoost in a Python process that
+// trains on request), and prints both training wall times (the fastest of
+// each side and the median of the pairs' ratios), validation RMSEs and
+// batch-prediction times, with ratios.
 //
 // Rows: green 2021-01 (train) and 2021-02 (valid), course filter (1–60 min).
 // Features: PULocationID, DOLocationID, trip_distance, hour, weekday

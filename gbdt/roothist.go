@@ -28,16 +28,13 @@ func newRootHist(bs []binner, bm binMatrix, n int) *rootHist {
 	rh := &rootHist{grad: make([]float32, n)}
 	for f, b := range bs {
 		codes := b.nbins + 1
-		start := make([]int32, codes+1)
-		count := func(c int) { start[c+1]++ }
+		code := func(r int) int { return int(bm.u16[f][r]) }
 		if bm.u8 != nil {
-			for _, c := range bm.u8[f] {
-				count(int(c))
-			}
-		} else {
-			for _, c := range bm.u16[f] {
-				count(int(c))
-			}
+			code = func(r int) int { return int(bm.u8[f][r]) }
+		}
+		start := make([]int32, codes+1)
+		for r := 0; r < n; r++ {
+			start[code(r)+1]++
 		}
 		for c := 0; c < codes; c++ {
 			start[c+1] += start[c]
@@ -45,12 +42,7 @@ func newRootHist(bs []binner, bm binMatrix, n int) *rootHist {
 		order := make([]int32, n)
 		next := append([]int32(nil), start[:codes]...)
 		for r := 0; r < n; r++ {
-			var c int
-			if bm.u8 != nil {
-				c = int(bm.u8[f][r])
-			} else {
-				c = int(bm.u16[f][r])
-			}
+			c := code(r)
 			order[next[c]] = int32(r)
 			next[c]++
 		}

@@ -93,7 +93,10 @@ func Train(ctx context.Context, train, valid *Dataset, p Params, progress func(P
 	}
 	rng := rand.New(rand.NewPCG(uint64(p.Seed), 0x7472697063617374))
 	best, bestRMSE := -1, math.Inf(1)
-	compiled := 0 // trees compiled for prediction
+	// Rows are walked through each new tree when there is a validation
+	// set or rows left out of the sample: the tree is compiled at once;
+	// otherwise the model is compiled once, at the end.
+	walk := valid != nil || p.Subsample < 1
 	for round := 0; round < p.NumBoostRound; round++ {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("train: round %d: %w", round, err)
@@ -101,12 +104,8 @@ func Train(ctx context.Context, train, valid *Dataset, p Params, progress func(P
 		tr := t.boost(rng, pred)
 		m.trees = append(m.trees, tr)
 		ti := len(m.trees) - 1
-		if valid != nil || len(t.outRows) > 0 {
-			// Rows are walked through the new tree: compile it now (else
-			// at the end, off the rounds' critical path).
-			for ; compiled <= ti; compiled++ {
-				m.compileTree(compiled)
-			}
+		if walk {
+			m.compileTree(ti)
 		}
 		// Sampled rows got their leaf value inside boost; rows left out
 		// (subsample < 1) walk the tree.
@@ -144,12 +143,8 @@ func Train(ctx context.Context, train, valid *Dataset, p Params, progress func(P
 	if valid != nil && p.EarlyStoppingRounds > 0 && best+1 < len(m.trees) {
 		m.trees = m.trees[:best+1]
 		m.compile()
-	} else if compiled == 0 {
+	} else if !walk {
 		m.compile()
-	} else {
-		for ; compiled < len(m.trees); compiled++ {
-			m.compileTree(compiled)
-		}
 	}
 	return m, nil
 }

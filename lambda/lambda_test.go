@@ -2,7 +2,6 @@ package lambda_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 
 	"tripcast"
 	"tripcast/gbdt"
+	"tripcast/internal/kinesisevent"
 	"tripcast/internal/testfiles"
 	"tripcast/lambda"
 	"tripcast/serve"
@@ -94,33 +94,7 @@ const courseRide = `{
         "ride_id": 256
     }`
 
-// kinesisEvent returns a Kinesis event as Lambda sends it (and as the
-// course's test event is written), one record per payload.
-func kinesisEvent(t *testing.T, payloads ...string) []byte {
-	t.Helper()
-	var recs []string
-	for i, p := range payloads {
-		seq := fmt.Sprintf("4963008166608487929058118563032477039860870488080252%04d", i)
-		recs = append(recs, fmt.Sprintf(`{
-            "kinesis": {
-                "kinesisSchemaVersion": "1.0",
-                "partitionKey": "%d",
-                "sequenceNumber": "%s",
-                "data": "%s",
-                "approximateArrivalTimestamp": 1654161514.132
-            },
-            "eventSource": "aws:kinesis",
-            "eventVersion": "1.0",
-            "eventID": "shardId-000000000000:%s",
-            "eventName": "aws:kinesis:Record",
-            "invokeIdentityArn": "arn:aws:iam::XXXXXXXXX:role/lambda-kinesis-role",
-            "awsRegion": "eu-west-1",
-            "eventSourceARN": "arn:aws:kinesis:eu-west-1:XXXXXXXXX:stream/ride_events"
-        }`, i, seq, base64.StdEncoding.EncodeToString([]byte(p)), seq))
-	}
-	return []byte(`{"Records": [` + strings.Join(recs, ",") + `]}`)
-}
-
+// seq is the sequence number kinesisevent.Course gives record i.
 func seq(i int) string {
 	return fmt.Sprintf("4963008166608487929058118563032477039860870488080252%04d", i)
 }
@@ -212,7 +186,7 @@ func TestHandle(t *testing.T) {
 
 	t.Run("OKCourseEvent", func(t *testing.T) {
 		e := mustOpenEnv(t, true)
-		out, err := e.h.InvokeJSON(ctx, kinesisEvent(t, courseRide))
+		out, err := e.h.InvokeJSON(ctx, kinesisevent.Course(courseRide))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -260,7 +234,7 @@ func TestHandle(t *testing.T) {
 			`{"ride_id": "d", "PULocationID": 74, "DOLocationID": 41, "trip_distance": 2.5}`,
 			"\xff\xfe",
 		}
-		resp, err := e.h.Handle(ctx, decodeEvent(t, kinesisEvent(t, payloads...)))
+		resp, err := e.h.Handle(ctx, decodeEvent(t, kinesisevent.Course(payloads...)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -313,7 +287,7 @@ func TestHandle(t *testing.T) {
 
 	t.Run("OKRetryNotDuplicated", func(t *testing.T) {
 		e := mustOpenEnv(t, true)
-		ev := decodeEvent(t, kinesisEvent(t, courseRide, `{"ride_id": 257, "ride": {"PULocationID": 1, "DOLocationID": 2, "trip_distance": 0.5}}`))
+		ev := decodeEvent(t, kinesisevent.Course(courseRide, `{"ride_id": 257, "ride": {"PULocationID": 1, "DOLocationID": 2, "trip_distance": 0.5}}`))
 		for range 2 { // Lambda delivering the same batch twice
 			if resp, err := e.h.Handle(ctx, ev); err != nil || len(resp.Predictions) != 2 {
 				t.Fatalf("got %+v, %v, want 2 predictions", resp, err)
@@ -327,7 +301,7 @@ func TestHandle(t *testing.T) {
 	t.Run("ErrOutputStreamDown", func(t *testing.T) {
 		e := mustOpenEnv(t, true)
 		e.stream.Close() // a real failure: the engine is gone
-		resp, err := e.h.Handle(ctx, decodeEvent(t, kinesisEvent(t, courseRide, `{"ride_id": "x"}`, courseRide)))
+		resp, err := e.h.Handle(ctx, decodeEvent(t, kinesisevent.Course(courseRide, `{"ride_id": "x"}`, courseRide)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -355,7 +329,7 @@ func TestHandle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := h.Handle(ctx, decodeEvent(t, kinesisEvent(t, courseRide, `{"ride_id": "x"}`, courseRide)))
+		resp, err := h.Handle(ctx, decodeEvent(t, kinesisevent.Course(courseRide, `{"ride_id": "x"}`, courseRide)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -370,7 +344,7 @@ func TestHandle(t *testing.T) {
 
 	t.Run("ErrNoModel", func(t *testing.T) {
 		e := mustOpenEnv(t, false)
-		resp, err := e.h.Handle(ctx, decodeEvent(t, kinesisEvent(t, `{"ride_id": "bad"}`, courseRide, courseRide)))
+		resp, err := e.h.Handle(ctx, decodeEvent(t, kinesisevent.Course(`{"ride_id": "bad"}`, courseRide, courseRide)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -388,7 +362,7 @@ func TestHandle(t *testing.T) {
 	t.Run("ErrLogDown", func(t *testing.T) {
 		e := mustOpenEnv(t, true)
 		e.log.failing = true
-		resp, err := e.h.Handle(ctx, decodeEvent(t, kinesisEvent(t, `{"ride_id": "bad"}`, courseRide)))
+		resp, err := e.h.Handle(ctx, decodeEvent(t, kinesisevent.Course(`{"ride_id": "bad"}`, courseRide)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -408,7 +382,7 @@ func TestHandle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := h.Handle(ctx, decodeEvent(t, kinesisEvent(t, courseRide, `{"ride_id": "x"}`)))
+		resp, err := h.Handle(ctx, decodeEvent(t, kinesisevent.Course(courseRide, `{"ride_id": "x"}`)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tripcast"
+	"tripcast/internal/kinesisevent"
 	"tripcast/lambda"
 	"tripcast/serve"
 )
@@ -86,7 +87,7 @@ func TestRuntimeInterfaceEmulator(t *testing.T) {
 	}()
 
 	url := "http://" + addr + "/2015-03-31/functions/function/invocations"
-	event := kinesisEvent(t, courseRide, `{"ride_id": "bad", "ride": {"PULocationID": 0}}`)
+	event := kinesisevent.Course(courseRide, `{"ride_id": "bad", "ride": {"PULocationID": 0}}`)
 	var body []byte
 	for {
 		resp, err := http.Post(url, "application/json", bytes.NewReader(event))

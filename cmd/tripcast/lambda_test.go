@@ -1,32 +1,14 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"tripcast/internal/kinesisevent"
 	"tripcast/internal/testfiles"
 )
-
-// courseEvent is the Kinesis event of the course's Lambda test, with data
-// records given as JSON text.
-func courseEvent(records ...string) string {
-	var recs []string
-	for i, r := range records {
-		recs = append(recs, fmt.Sprintf(`{"kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "1",
-			"sequenceNumber": "4963008166608487929058118563032477039860870488080252928%d", "data": %q,
-			"approximateArrivalTimestamp": 1654161514.132}, "eventSource": "aws:kinesis", "eventVersion": "1.0",
-			"eventID": "shardId-000000000000:4963008166608487929058118563032477039860870488080252928%d",
-			"eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::XXXXXXXXX:role/lambda-kinesis-role",
-			"awsRegion": "eu-west-1", "eventSourceARN": "arn:aws:kinesis:eu-west-1:XXXXXXXXX:stream/ride_events"}`,
-			i, base64.StdEncoding.EncodeToString([]byte(r)), i))
-	}
-	return `{"Records": [` + strings.Join(recs, ",") + `]}`
-}
 
 func TestLambdaEvent(t *testing.T) {
 	dir := t.TempDir()
@@ -35,10 +17,10 @@ func TestLambdaEvent(t *testing.T) {
 	mustRun("train", "--train", testfiles.Green(t, "2021-01"), "--valid", testfiles.Green(t, "2021-02"),
 		"--promote-if-better", "--param", "num_boost_round=10", "--param", "max_depth=4")
 	event := filepath.Join(dir, "event.json")
-	os.WriteFile(event, []byte(courseEvent(
+	os.WriteFile(event, kinesisevent.Course(
 		`{"ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}, "ride_id": 256}`,
 		`{"ride": {"PULocationID": 130, "DOLocationID": 999, "trip_distance": 3.66}, "ride_id": 257}`,
-	)), 0o644)
+	), 0o644)
 	out := mustRun("lambda", "--event", event)
 	var resp struct {
 		Predictions []struct {

@@ -23,7 +23,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+	"modernc.org/sqlite"               // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"tripcast"
 )
@@ -123,13 +124,12 @@ func Open(ctx context.Context, dbURL string, logger *slog.Logger) (*DB, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 		}
-		// WAL lets readers run beside the writer; busy_timeout makes a writer
-		// wait for another (in this process or another) instead of failing;
-		// synchronous stays FULL: a committed alias move survives a crash of
-		// the machine.
+		// busy_timeout makes a writer wait for another (in this process or
+		// another) instead of failing; synchronous stays FULL: a committed
+		// alias move survives a crash of the machine. WAL (readers run
+		// beside the writer) is a property of the file, set once below.
 		q := url.Values{}
 		q.Add("_pragma", "busy_timeout(30000)")
-		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "foreign_keys(1)")
 		q.Set("_txlock", "immediate")
 		db.db, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
@@ -173,11 +173,49 @@ func Open(ctx context.Context, dbURL string, logger *slog.Logger) (*DB, error) {
 		db.Close()
 		return nil, tripcast.Errorf(tripcast.EUNAVAILABLE, "metadata database %s is unreachable: %v", db.url, err)
 	}
+	if db.d.name == "sqlite" {
+		if err := useWAL(ctx, db.db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open %s: %w", db.url, err)
+		}
+	}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", db.url, err)
 	}
 	return db, nil
+}
+
+// useWAL puts the SQLite file in WAL mode (it stays so: the mode is kept
+// in the file). While another connection converts a new file, SQLite
+// answers SQLITE_BUSY at once, without waiting for busy_timeout, so
+// useWAL retries until ctx ends or 30 s pass.
+func useWAL(ctx context.Context, db *sql.DB) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		switch {
+		case err == nil && mode == "wal":
+			return nil
+		case err == nil:
+			return fmt.Errorf("journal_mode: got %q, want wal", mode)
+		case !isBusy(err):
+			return fmt.Errorf("journal_mode wal: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("journal_mode wal: %w (%w)", err, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (any extended code).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // Close closes the database.

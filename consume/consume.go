@@ -229,6 +229,9 @@ type pender interface {
 func (c *Consumer) Run(ctx context.Context) error {
 	for _, name := range []string{c.cfg.Input, c.cfg.Output, c.cfg.DeadLetter} {
 		if err := c.s.EnsureStream(ctx, name); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while starting: a shutdown, not a failure
+			}
 			return fmt.Errorf("ensure stream %s: %w", name, err)
 		}
 	}

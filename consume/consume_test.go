@@ -322,6 +322,20 @@ func TestConsumeNoModel(t *testing.T) {
 	pl.checkAccounting(t, "m", n, true)
 }
 
+// TestConsumeStoppedWhileStarting: a consumer stopped before it has
+// created its streams returns nil (a shutdown), and consumed nothing.
+func TestConsumeStoppedWhileStarting(t *testing.T) {
+	pl := newPipeline(t, engines[0], false, 0, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := pl.c.Run(ctx); err != nil {
+		t.Fatalf("Run on a stopped context: %v, want nil", err)
+	}
+	if st := pl.c.Stats(); st.Received != 0 {
+		t.Fatalf("got stats %+v, want nothing received", st)
+	}
+}
+
 // brokenModel fails on one ride, as a model bug would.
 type brokenModel struct {
 	tripcast.Model

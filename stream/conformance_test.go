@@ -486,6 +486,17 @@ func testErrors(t *testing.T, h *harness) {
 			t.Errorf("Consume: got %v (%s), want %s", err, tripcast.ErrorCode(err), tripcast.ENOTFOUND)
 		}
 	})
+	t.Run("StoppedWhileStarting", func(t *testing.T) {
+		// A consumer stopped before it has started is shut down, not failed.
+		name := h.newStream("stopped")
+		stopped, cancel := context.WithCancel(ctx)
+		cancel()
+		calls := 0
+		count := func(context.Context, []tripcast.Message) error { calls++; return nil }
+		if err := h.s.Consume(stopped, name, "c", count); err != nil || calls != 0 {
+			t.Errorf("Consume on a stopped context: got %v after %d batches, want nil after none", err, calls)
+		}
+	})
 	t.Run("ErrInvalid", func(t *testing.T) {
 		for _, bad := range []string{"", "a.b", "a b", "ride_events.>", strings.Repeat("x", 65)} {
 			if err := h.s.EnsureStream(ctx, bad); tripcast.ErrorCode(err) != tripcast.EINVALID || tripcast.ErrorField(err) != "stream" {

@@ -295,6 +295,15 @@ func (k *Kinesis) Consume(ctx context.Context, stream, consumer string, h func(c
 	if err := checkConsume(stream, consumer, h); err != nil {
 		return err
 	}
+	err := k.consume(ctx, stream, consumer, h)
+	if err != nil && ctx.Err() != nil {
+		return nil // what failed was stopped by ctx: a shutdown
+	}
+	return err
+}
+
+// consume is Consume after its arguments are checked.
+func (k *Kinesis) consume(ctx context.Context, stream, consumer string, h func(ctx context.Context, batch []tripcast.Message) error) error {
 	shards, err := k.listShards(ctx, stream)
 	if err != nil {
 		return err

@@ -358,6 +358,9 @@ func (n *NATS) Consume(ctx context.Context, stream, consumer string, h func(ctx 
 	})
 	cancel()
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return n.mapErr("create consumer "+consumer, stream, err)
 	}
 	log := n.log.With("stream", stream, "consumer", consumer)

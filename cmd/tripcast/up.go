@@ -171,7 +171,8 @@ func (a *app) bootstrap(ctx context.Context, from, months []string, color, baseU
 	return nil
 }
 
-// waitHTTP waits until url answers, the server fails, or ctx ends.
+// waitHTTP waits until url answers, the server fails, or ctx ends. An
+// ended ctx is no error: it is a shutdown, which the caller goes on to.
 func waitHTTP(ctx context.Context, url string, errc <-chan error) error {
 	for {
 		resp, err := http.Get(url)
@@ -183,7 +184,7 @@ func waitHTTP(ctx context.Context, url string, errc <-chan error) error {
 		case err := <-errc:
 			return fmt.Errorf("http server: %w", err)
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

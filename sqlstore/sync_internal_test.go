@@ -3,8 +3,12 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"tripcast"
 )
 
 // TestSQLiteSynchronous: the registry's handle commits with fsync (FULL,
@@ -38,5 +42,39 @@ func TestSQLiteSynchronous(t *testing.T) {
 	}
 	if db.logdb == db.db {
 		t.Error("the prediction log shares the registry's handle")
+	}
+}
+
+// TestSQLiteCheckpoints: the prediction log's handle never checkpoints in
+// a commit; the background loop copies its WAL into the database file.
+func TestSQLiteCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, "sqlite://"+filepath.ToSlash(filepath.Join(t.TempDir(), "m.db")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var auto int
+	if err := db.logdb.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil {
+		t.Fatal(err)
+	}
+	if auto != 0 {
+		t.Errorf("prediction log handle: wal_autocheckpoint %d, want 0", auto)
+	}
+	now := time.Now()
+	recs := make([]tripcast.PredictionRecord, 500)
+	for i := range recs {
+		recs[i] = tripcast.PredictionRecord{RideID: fmt.Sprint("r", i), Model: "m", Version: "1", PULocationID: 1,
+			DOLocationID: 2, TripDistance: 1, Prediction: 10, ReceivedAt: now, PredictedAt: now, Source: "test"}
+	}
+	if n, err := db.LogPredictions(ctx, recs); err != nil || n != len(recs) {
+		t.Fatalf("LogPredictions: %d, %v", n, err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for db.walCopied.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no WAL frame copied by the checkpoint loop in 20 s")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -163,7 +163,7 @@ type deleter interface {
 var engines = []engine{
 	{name: "embedded", dedupOutput: true, open: func(t *testing.T, _ *sqlstore.DB) tripcast.Stream {
 		s, err := stream.OpenEmbedded(context.Background(), t.TempDir(), "",
-			stream.NATSOptions{Logger: testLogger(t), BatchSize: 64, PollWait: 200 * time.Millisecond})
+			stream.NATSOptions{Logger: testLogger(t), BatchSize: 64})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +177,7 @@ var engines = []engine{
 		}
 		requireServer(t, "NATS", u.Host)
 		s, err := stream.OpenNATS(context.Background(), natsTestURL(),
-			stream.NATSOptions{Logger: testLogger(t), BatchSize: 64, PollWait: 200 * time.Millisecond})
+			stream.NATSOptions{Logger: testLogger(t), BatchSize: 64})
 		if err != nil {
 			t.Fatal(err)
 		}

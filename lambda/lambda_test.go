@@ -124,7 +124,7 @@ func testLogger(t testing.TB) *slog.Logger {
 func mustOpenEnv(t *testing.T, withModel bool) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := stream.OpenEmbedded(ctx, t.TempDir(), "", stream.NATSOptions{Logger: testLogger(t), PollWait: 100 * time.Millisecond})
+	st, err := stream.OpenEmbedded(ctx, t.TempDir(), "", stream.NATSOptions{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

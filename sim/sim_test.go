@@ -452,7 +452,7 @@ func TestStream(t *testing.T) {
 	defer cancel()
 	tr := tlcdata.CourseShared(t, "2021-01")
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := stream.OpenEmbedded(ctx, t.TempDir(), "", stream.NATSOptions{Logger: logger, PollWait: 100 * time.Millisecond})
+	st, err := stream.OpenEmbedded(ctx, t.TempDir(), "", stream.NATSOptions{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

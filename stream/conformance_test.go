@@ -333,7 +333,9 @@ func testAtLeastOnce(t *testing.T, h *harness) {
 func testResume(t *testing.T, h *harness) {
 	ctx := testCtx(t)
 	name := h.newStream("resume")
-	const n = 100
+	// Many more than the first run handles: a NATS consumer stopping
+	// finishes the messages already in the process (up to 2×BatchSize).
+	const n = 400
 	msgs := make([]tripcast.Message, n)
 	for i := range msgs {
 		msgs[i] = tripcast.Message{Key: "k" + strconv.Itoa(i%4), Data: rideEvent(i)}
@@ -521,7 +523,10 @@ func testLogger(t testing.TB) *slog.Logger {
 
 // testNATSOptions uses small batches so that tests see several of them.
 func testNATSOptions(t testing.TB) stream.NATSOptions {
-	return stream.NATSOptions{Logger: testLogger(t), BatchSize: 16, PollWait: 200 * time.Millisecond}
+	// AckWait beyond waitFor's 30 s: a message that a stopped consumer
+	// leaves delivered but unacknowledged fails Resume instead of coming
+	// back late.
+	return stream.NATSOptions{Logger: testLogger(t), BatchSize: 16, AckWait: 2 * time.Minute}
 }
 
 func TestNATSEmbedded(t *testing.T) {

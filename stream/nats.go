@@ -30,10 +30,6 @@ type NATSOptions struct {
 	// BatchSize is the largest batch handed to a Consume handler.
 	// Default 1000.
 	BatchSize int
-	// PollWait is how long an idle consumer's pull waits for a message
-	// before asking again; also the longest Consume takes to return after
-	// its context is done. Default 1 s.
-	PollWait time.Duration
 	// AckWait is how long the server waits for a batch to be acknowledged
 	// before delivering it again (a crashed or stuck consumer). It must
 	// exceed the slowest handler call. Default 30 s.
@@ -62,9 +58,6 @@ func (o *NATSOptions) setDefaults() {
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 1000
-	}
-	if o.PollWait <= 0 {
-		o.PollWait = time.Second
 	}
 	if o.AckWait <= 0 {
 		o.AckWait = 30 * time.Second
@@ -335,14 +328,17 @@ func (n *NATS) PublishBatch(ctx context.Context, stream string, msgs []tripcast.
 }
 
 // Consume runs the durable pull consumer named consumer on stream (created
-// or updated with explicit acks, AckWait, unlimited deliveries). Each round
-// fetches up to BatchSize messages already waiting (no wait); when none are,
-// it waits up to PollWait for one, so an idle stream still sees a message
-// within a round trip. The batch is acknowledged after h returns nil, the
-// last ack synchronously, so a returned batch is known to be recorded by the
-// server. On error the same batch is handed to h again after a backoff (the
-// consumer holds it, so it comes before any later message); when Consume
-// stops, unhandled messages are sent back (nak) for the next run.
+// or updated with explicit acks, AckWait, unlimited deliveries). The client
+// keeps pull requests for up to 2×BatchSize messages open, so the next
+// batch arrives while h handles this one; each batch is what has arrived,
+// up to BatchSize, as soon as there is one message. The batch is
+// acknowledged after h returns nil, by a second goroutine while the next
+// batch is handled (one batch at a time, the last ack confirmed by the
+// server); a crash in between only delivers the batch again. When Consume
+// returns, every batch h handled is known to be acknowledged. On error the
+// same batch is handed to h again after a backoff (the consumer holds it,
+// so it comes before any later message); when Consume stops, unhandled
+// messages are sent back (nak) for the next run.
 func (n *NATS) Consume(ctx context.Context, stream, consumer string, h func(ctx context.Context, batch []tripcast.Message) error) error {
 	if err := checkConsume(stream, consumer, h); err != nil {
 		return err
@@ -364,43 +360,145 @@ func (n *NATS) Consume(ctx context.Context, stream, consumer string, h func(ctx 
 		return n.mapErr("create consumer "+consumer, stream, err)
 	}
 	log := n.log.With("stream", stream, "consumer", consumer)
+
+	// The client's callback hands messages over in order through msgs;
+	// once Consume stops it sends them back instead.
+	var (
+		msgs     = make(chan jetstream.Msg, 2*n.opt.BatchSize)
+		stopped  = make(chan struct{})
+		fatal    = make(chan error, 1)
+		mu       sync.Mutex
+		leftover []jetstream.Msg // arrived after the stop
+	)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case <-stopped:
+		default:
+			select {
+			case msgs <- m:
+				return
+			case <-stopped:
+			}
+		}
+		mu.Lock()
+		leftover = append(leftover, m)
+		mu.Unlock()
+	}, jetstream.PullMaxMessages(2*n.opt.BatchSize), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+			errors.Is(err, jetstream.ErrConnectionClosed) || errors.Is(err, jetstream.ErrBadRequest) {
+			select {
+			case fatal <- err:
+			default:
+			}
+			return
+		}
+		log.Warn("consumer pull failed; the client asks again", "err", err)
+	}))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return n.mapErr("consume", stream, err)
+	}
 	log.Info("consuming")
 	defer log.Info("consumer stopped")
 
+	// The acker acknowledges handled batches in order, one at a time; the
+	// two batch buffers go back and forth between it and the loop.
+	acks := make(chan []jetstream.Msg, 1)
+	free := make(chan []jetstream.Msg, 1)
+	free <- make([]jetstream.Msg, 0, n.opt.BatchSize)
+	ackerDone := make(chan struct{})
+	go func() {
+		defer close(ackerDone)
+		for raw := range acks {
+			n.ackAll(ctx, raw, log)
+			free <- raw[:0]
+		}
+	}()
 	var (
-		raw     = make([]jetstream.Msg, 0, n.opt.BatchSize)
-		batch   = make([]tripcast.Message, 0, n.opt.BatchSize)
-		retry   = backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
-		failErr = backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+		raw   = make([]jetstream.Msg, 0, n.opt.BatchSize)
+		batch = make([]tripcast.Message, 0, n.opt.BatchSize)
+		retry = backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
 	)
-	for ctx.Err() == nil {
-		raw, err = n.fetch(cons, raw[:0])
-		if err != nil {
-			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
-				errors.Is(err, nats.ErrConnectionClosed) {
-				nakAll(raw)
-				return n.mapErr("consume", stream, err)
+	// stop ends the pulls. Drain, not Stop: messages already on their way
+	// to this process still reach the callback instead of being dropped.
+	// With finish, what reached this process is handled and acknowledged
+	// (a graceful stop finishes its work in hand: a message the server
+	// delivered and got back with a nak would, after a restart of an
+	// embedded server, come again only after AckWait); failed messages, and
+	// everything in hand when the stop comes from a failure, are sent back.
+	stop := func(finish bool, failed []jetstream.Msg) {
+		close(stopped)
+		cc.Drain()
+		select {
+		case <-cc.Closed():
+		case <-time.After(n.opt.Timeout):
+			log.Warn("consumer did not drain; unhandled messages come back after AckWait", "timeout", n.opt.Timeout)
+			cc.Stop()
+		}
+		inHand := failed
+		for len(msgs) > 0 {
+			inHand = append(inHand, <-msgs)
+		}
+		mu.Lock()
+		inHand = append(inHand, leftover...)
+		mu.Unlock()
+		if finish && len(inHand) > 0 {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.opt.Timeout)
+			defer cancel()
+			for len(inHand) > 0 {
+				k := min(len(inHand), n.opt.BatchSize)
+				raw = append(raw[:0], inHand[:k]...)
+				if !n.handle(fctx, log, stream, raw, &batch, &retry, h) {
+					break
+				}
+				inHand = inHand[k:]
+				acks <- raw
+				raw = <-free
 			}
-			log.Warn("fetch failed, retrying", "err", err)
-			nakAll(raw)
-			sleep(ctx, failErr.next())
-			continue
 		}
-		failErr.reset()
-		if len(raw) == 0 {
-			continue
+		close(acks)
+		<-ackerDone
+		n.nakAll(ctx, inHand, log)
+	}
+
+	for {
+		select {
+		case m := <-msgs:
+			raw = append(raw[:0], m)
+		case <-ctx.Done():
+			stop(true, nil)
+			return nil
+		case err := <-fatal:
+			stop(false, nil)
+			if ctx.Err() != nil {
+				return nil
+			}
+			return n.mapErr("consume", stream, err)
+		case <-cc.Closed():
+			stop(false, nil)
+			if ctx.Err() != nil {
+				return nil
+			}
+			return n.mapErr("consume", stream, jetstream.ErrConnectionClosed)
 		}
-		if ctx.Err() != nil {
-			nakAll(raw)
-			break
+	more:
+		for len(raw) < n.opt.BatchSize {
+			select {
+			case m := <-msgs:
+				raw = append(raw, m)
+			default:
+				break more
+			}
 		}
 		if !n.handle(ctx, log, stream, raw, &batch, &retry, h) {
-			nakAll(raw) // stopped while retrying: another run gets them
-			break
+			stop(false, raw) // stopped while retrying: another run gets them
+			return nil
 		}
-		n.ackAll(ctx, raw, log)
+		acks <- raw
+		raw = <-free
 	}
-	return nil
 }
 
 // handle calls h on the batch until it returns nil, holding the messages
@@ -432,32 +530,6 @@ func (n *NATS) handle(ctx context.Context, log *slog.Logger, stream string, raw 
 			_ = m.InProgress() // restart AckWait; if lost, AckWait redelivers
 		}
 	}
-}
-
-// fetch appends to buf the messages waiting for the consumer (up to
-// BatchSize), or waits up to PollWait for one message when none are.
-func (n *NATS) fetch(cons jetstream.Consumer, buf []jetstream.Msg) ([]jetstream.Msg, error) {
-	mb, err := cons.FetchNoWait(n.opt.BatchSize)
-	if err != nil {
-		return buf, err
-	}
-	for m := range mb.Messages() {
-		buf = append(buf, m)
-	}
-	if err := mb.Error(); err != nil || len(buf) > 0 {
-		return buf, err
-	}
-	// Nothing waiting: block on a one-message pull. No FetchContext: a
-	// canceled pull would drop a message already on its way (it would come
-	// back only after AckWait); PollWait bounds the wait instead.
-	mb, err = cons.Fetch(1, jetstream.FetchMaxWait(n.opt.PollWait))
-	if err != nil {
-		return buf, err
-	}
-	for m := range mb.Messages() {
-		buf = append(buf, m)
-	}
-	return buf, mb.Error()
 }
 
 // toMessage converts a JetStream message.
@@ -499,10 +571,20 @@ func (n *NATS) ackAll(ctx context.Context, raw []jetstream.Msg, log *slog.Logger
 	}
 }
 
-// nakAll sends messages back for redelivery, in order.
-func nakAll(raw []jetstream.Msg) {
-	for _, m := range raw {
+// nakAll sends messages back for redelivery, in order, the last one
+// confirmed by the server (as ackAll), so that a run starting right after
+// gets them at once instead of after AckWait.
+func (n *NATS) nakAll(ctx context.Context, raw []jetstream.Msg, log *slog.Logger) {
+	if len(raw) == 0 {
+		return
+	}
+	for _, m := range raw[:len(raw)-1] {
 		_ = m.Nak() // if it is lost, AckWait redelivers
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.opt.Timeout)
+	defer cancel()
+	if _, err := n.nc.RequestWithContext(actx, raw[len(raw)-1].Reply(), []byte("-NAK")); err != nil {
+		log.Warn("nak not confirmed: unhandled messages may come back only after AckWait", "err", err, "size", len(raw))
 	}
 }
 

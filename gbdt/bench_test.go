@@ -178,3 +178,16 @@ func BenchmarkTrain(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBuildBins: the binning every training starts with, on green
+// 2021-01's five raw features (73,908 rows), two threads.
+func BenchmarkBuildBins(b *testing.B) {
+	d := month(b, "2021-01")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := gbdt.BuildBins(d, 256, 2); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/op")
+}

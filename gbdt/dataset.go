@@ -86,19 +86,17 @@ type binner struct {
 	edges []float32 // numeric, strictly increasing
 	cats  []int32   // categorical codes seen in training, ascending
 	nbins int       // real bins (missing excluded)
+	// tab, when not nil, gives the bins of numeric values in
+	// [tabLo, tabLo+len(tab)) by their floor (see intTable).
+	tab   []int32
+	tabLo float32
 }
 
 // newBinner builds the bins of one column: each distinct value its own bin
 // when there are at most maxBin of them, otherwise quantile bins of about
 // equal row counts whose edges are values of the column.
 func newBinner(col []float32, cat bool, maxBin int) binner {
-	vals := make([]float32, 0, len(col))
-	for _, v := range col {
-		if v == v {
-			vals = append(vals, v)
-		}
-	}
-	slices.Sort(vals)
+	vals := sortedValues(col)
 	if cat {
 		var cats []int32
 		for i, v := range vals {
@@ -140,7 +138,72 @@ func newBinner(col []float32, cat bool, maxBin int) binner {
 			}
 		}
 	}
-	return binner{edges: edges, nbins: len(edges) + 1}
+	b := binner{edges: edges, nbins: len(edges) + 1}
+	if t, lo, ok := intTable(edges); ok {
+		b.tab, b.tabLo = t, lo
+	}
+	return b
+}
+
+// sortedValues returns the non-missing values of col in ascending order
+// (-0 before +0, which compare equal), by an LSD radix sort of their bits
+// made orderable as unsigned integers: a few passes over the column instead
+// of a comparison sort's n·log n branches. Byte positions where every value
+// agrees (small integer codes share their high bytes) are skipped.
+func sortedValues(col []float32) []float32 {
+	keys := make([]uint32, 0, len(col))
+	for _, v := range col {
+		if v == v {
+			keys = append(keys, orderKey(v))
+		}
+	}
+	var count [4][256]int
+	for _, k := range keys {
+		count[0][k&0xff]++
+		count[1][k>>8&0xff]++
+		count[2][k>>16&0xff]++
+		count[3][k>>24]++
+	}
+	tmp := make([]uint32, len(keys))
+	for pass := range 4 {
+		c := &count[pass]
+		shift := 8 * pass
+		if len(keys) == 0 || c[keys[0]>>shift&0xff] == len(keys) {
+			continue // every key has the same byte here
+		}
+		pos := 0
+		for b := range c {
+			pos, c[b] = pos+c[b], pos
+		}
+		for _, k := range keys {
+			b := k >> shift & 0xff
+			tmp[c[b]] = k
+			c[b]++
+		}
+		keys, tmp = tmp, keys
+	}
+	vals := make([]float32, len(keys))
+	for i, k := range keys {
+		vals[i] = fromOrderKey(k)
+	}
+	return vals
+}
+
+// orderKey maps a float32 to a uint32 with the same order (NaNs excluded).
+func orderKey(v float32) uint32 {
+	b := math.Float32bits(v)
+	if b>>31 != 0 {
+		return ^b
+	}
+	return b | 1<<31
+}
+
+// fromOrderKey inverts orderKey.
+func fromOrderKey(k uint32) float32 {
+	if k>>31 != 0 {
+		return math.Float32frombits(k &^ (1 << 31))
+	}
+	return math.Float32frombits(^k)
 }
 
 // bin returns the bin of value v (nbins for missing). For categorical
@@ -153,17 +216,97 @@ func (b *binner) bin(v float32) int {
 		i, _ := slices.BinarySearch(b.cats, int32(v))
 		return i
 	}
-	// Number of edges <= v.
-	lo, hi := 0, len(b.edges)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if b.edges[m] <= v {
-			lo = m + 1
-		} else {
-			hi = m
+	return countLE(b.edges, v)
+}
+
+// countLE returns the number of edges <= v (edges ascending): a binary
+// search whose steps are conditional moves, not branches (the comparisons
+// are unpredictable).
+func countLE(edges []float32, v float32) int {
+	n := len(edges)
+	if n == 0 {
+		return 0
+	}
+	base := 0
+	for n > 1 {
+		half := n >> 1
+		if edges[base+half-1] <= v {
+			base += half
+		}
+		n -= half
+	}
+	if edges[base] <= v {
+		base++
+	}
+	return base
+}
+
+// maxIntTable bounds the range of integer edges that binColumn looks up
+// in a table instead of searching.
+const maxIntTable = 1 << 16
+
+// intTable returns, when every edge is an integer and they span at most
+// maxIntTable, the table t with t[i] = countLE(edges, lo+i) and lo; for
+// any v in [lo, lo+len(t)), countLE(edges, v) = t[floor(v)-lo] (an integer
+// edge is <= v exactly when it is <= floor(v)).
+func intTable(edges []float32) (t []int32, lo float32, ok bool) {
+	if len(edges) == 0 {
+		return nil, 0, false
+	}
+	first, last := edges[0], edges[len(edges)-1]
+	if last-first >= maxIntTable || first < -1<<24 || last > 1<<24 {
+		return nil, 0, false
+	}
+	for _, e := range edges {
+		if e != float32(math.Floor(float64(e))) {
+			return nil, 0, false
 		}
 	}
-	return lo
+	t = make([]int32, int(last-first)+1)
+	j := int32(0)
+	for i := range t {
+		for int(j) < len(edges) && edges[j] <= first+float32(i) {
+			j++
+		}
+		t[i] = j
+	}
+	return t, first, true
+}
+
+// binColumn writes the bins of col into out.
+func binColumn[B uint8 | uint16](b *binner, col []float32, out []B) {
+	if b.cat {
+		for i, v := range col {
+			out[i] = B(b.bin(v))
+		}
+		return
+	}
+	if t, lo := b.tab, b.tabLo; t != nil {
+		// Small integer codes (zones, hours, weekdays): a lookup.
+		hi := lo + float32(len(t)-1)
+		ilo := int(lo)
+		top := B(len(b.edges))
+		for i, v := range col {
+			switch {
+			case v != v:
+				out[i] = B(b.nbins)
+			case v < lo:
+				out[i] = 0
+			case v >= hi:
+				out[i] = top
+			default:
+				out[i] = B(t[int(math.Floor(float64(v)))-ilo]) // floor is exact; v-lo might round
+			}
+		}
+		return
+	}
+	for i, v := range col {
+		if v != v {
+			out[i] = B(b.nbins)
+			continue
+		}
+		out[i] = B(countLE(b.edges, v))
+	}
 }
 
 // binMatrix is the binned training matrix, column-major. Bins are uint8
@@ -205,25 +348,30 @@ func buildBins(d *Dataset, maxBin int, nthread int) ([]binner, binMatrix, error)
 	} else {
 		m.u8 = make([][]uint8, nf)
 	}
-	parallelFor(nf, nthread, func(f int) {
-		col := d.Cols[f]
-		b := &bs[f]
+	for f := range nf {
 		if wide {
-			out := make([]uint16, n)
-			for i, v := range col {
-				out[i] = uint16(b.bin(v))
-			}
-			m.u16[f] = out
+			m.u16[f] = make([]uint16, n)
 		} else {
-			out := make([]uint8, n)
-			for i, v := range col {
-				out[i] = uint8(b.bin(v))
-			}
-			m.u8[f] = out
+			m.u8[f] = make([]uint8, n)
+		}
+	}
+	// Row blocks of every column, so that one slow column (a searched one
+	// beside looked-up codes) does not leave a core idle.
+	nb := (n + binBlock - 1) / binBlock
+	parallelFor(nf*nb, nthread, func(i int) {
+		f, lo := i/nb, (i%nb)*binBlock
+		hi := min(lo+binBlock, n)
+		if wide {
+			binColumn(&bs[f], d.Cols[f][lo:hi], m.u16[f][lo:hi])
+		} else {
+			binColumn(&bs[f], d.Cols[f][lo:hi], m.u8[f][lo:hi])
 		}
 	})
 	return bs, m, nil
 }
+
+// binBlock is the rows of one binning task.
+const binBlock = 16384
 
 // maxCategories bounds the distinct categories of a categorical column:
 // each is a bin, and bins (with the missing code) must fit a uint16.

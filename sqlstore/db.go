@@ -46,6 +46,9 @@ type DB struct {
 	// walCopied counts the WAL frames it copied into the database file.
 	stopCheckpoints func()
 	walCopied       atomic.Int64
+
+	// The SQLite prediction log's INSERTs, by chunk size (insertSizes).
+	insertStmts [len(insertSizes)]*sql.Stmt
 }
 
 var (
@@ -191,6 +194,10 @@ func Open(ctx context.Context, dbURL string, logger *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("migrate %s: %w", db.url, err)
 	}
 	if db.logdb != db.db {
+		if err := db.prepareInserts(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open %s: %w", db.url, err)
+		}
 		db.startCheckpoints(time.Second)
 	}
 	return db, nil
@@ -265,6 +272,11 @@ func (db *DB) startCheckpoints(period time.Duration) {
 func (db *DB) Close() error {
 	if db.stopCheckpoints != nil {
 		db.stopCheckpoints()
+	}
+	for _, st := range db.insertStmts {
+		if st != nil {
+			_ = st.Close()
+		}
 	}
 	err := db.db.Close()
 	if db.logdb != db.db {

@@ -21,13 +21,31 @@ const predictionCols = `ride_id, model, version, pu_location_id, do_location_id,
 // predictionColCount is the number of columns in predictionCols.
 const predictionColCount = 12
 
-// predictionChunk is the number of rows per multi-row INSERT on SQLite
-// (12 parameters each). A batch is written as full chunks through one
-// statement prepared per transaction, then one INSERT for the rest: parsing
-// SQL costs more than executing it here, so the chunk is small enough that
-// the leftover statement is short, and large enough that there are few
-// executions (1,000 rows: 10).
-const predictionChunk = 100
+// predictionChunk is the most rows per multi-row INSERT on SQLite (12
+// parameters each). A batch is written as full chunks, then chunks of 64,
+// 32, … 1 rows for the rest: one statement per size, each prepared once
+// per database (parsing SQL costs more than executing it here).
+const predictionChunk = 128
+
+// insertSizes are the chunk sizes, largest first.
+var insertSizes = [...]int{128, 64, 32, 16, 8, 4, 2, 1}
+
+// prepareInserts prepares the SQLite prediction log's INSERT of each chunk
+// size, once, when the database opens: prepared later, on first use, it
+// would need a connection of its own from the log's small pool while
+// another writer holds one waiting for the first (a 30 s busy_timeout
+// stall). A transaction binds them with Tx.StmtContext, which prepares
+// on the transaction's own connection when that one lacks the statement.
+func (db *DB) prepareInserts(ctx context.Context) error {
+	for i, k := range insertSizes {
+		st, err := db.logdb.PrepareContext(ctx, db.d.rebind(predictionInsert(k)))
+		if err != nil {
+			return fmt.Errorf("prepare insert of %d predictions: %w", k, err)
+		}
+		db.insertStmts[i] = st
+	}
+	return nil
+}
 
 // StoredPrediction is a prediction log row with its id: ids grow with
 // insertion order, so ReadPredictionsAfter can page through the log.
@@ -81,26 +99,19 @@ func (db *DB) LogPredictions(ctx context.Context, recs []tripcast.PredictionReco
 			return err
 		}
 		args := make([]any, 0, min(len(recs), predictionChunk)*predictionColCount)
-		var full *sql.Stmt
-		for start := 0; start < len(recs); start += predictionChunk {
-			chunk := recs[start:min(start+predictionChunk, len(recs))]
+		for rest := recs; len(rest) > 0; {
+			i := 0
+			for insertSizes[i] > len(rest) {
+				i++
+			}
+			k := insertSizes[i]
+			chunk := rest[:k]
+			rest = rest[k:]
 			args = args[:0]
 			for i := range chunk {
 				args = appendPredictionArgs(args, &chunk[i])
 			}
-			var res sql.Result
-			var err error
-			if len(chunk) < predictionChunk {
-				res, err = c.exec(ctx, predictionInsert(len(chunk)), args...)
-			} else {
-				if full == nil {
-					if full, err = c.tx.PrepareContext(ctx, c.d.rebind(predictionInsert(predictionChunk))); err != nil {
-						return err
-					}
-					defer full.Close()
-				}
-				res, err = full.ExecContext(ctx, args...)
-			}
+			res, err := c.tx.StmtContext(ctx, db.insertStmts[i]).ExecContext(ctx, args...)
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"tripcast"
 	"tripcast/internal/testenv"
 	"tripcast/stream"
@@ -373,4 +376,78 @@ func TestNATSFastBatchStale(t *testing.T) {
 	if got := len(c.snapshot()); got != 3 {
 		t.Errorf("got %d messages, want 3", got)
 	}
+}
+
+// TestNATSConsumeEnds: Consume returns an error when its consumer is
+// deleted by someone else (ENOTFOUND) and when the Stream is closed under
+// it, instead of waiting for messages that cannot come.
+func TestNATSConsumeEnds(t *testing.T) {
+	u, _ := url.Parse(natsTestURL())
+	testenv.Require(t, "NATS", u.Host)
+	ctx := testCtx(t)
+	s, err := stream.OpenNATS(ctx, natsTestURL(), testNATSOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "tc_ends_" + randHex(4)
+	if err := s.EnsureStream(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(natsTestURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), name) })
+	if err := s.PublishBatch(ctx, name, []tripcast.Message{{Key: "k", Data: rideEvent(0)}, {Key: "k", Data: rideEvent(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	consume := func(consumer string) (handled <-chan struct{}, done <-chan error) {
+		h, d := make(chan struct{}, 1), make(chan error, 1)
+		go func() {
+			d <- s.Consume(context.Background(), name, consumer, func(context.Context, []tripcast.Message) error {
+				select {
+				case h <- struct{}{}:
+				default:
+				}
+				return nil
+			})
+		}()
+		return h, d
+	}
+	wait := func(done <-chan error) error {
+		t.Helper()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(20 * time.Second):
+			t.Fatal("Consume still running 20 s later")
+			return nil
+		}
+	}
+
+	t.Run("ConsumerDeleted", func(t *testing.T) {
+		handled, done := consume("deleted")
+		<-handled
+		if err := js.DeleteConsumer(ctx, name, "deleted"); err != nil {
+			t.Fatal(err)
+		}
+		if err := wait(done); tripcast.ErrorCode(err) != tripcast.ENOTFOUND {
+			t.Errorf("got %v (%s), want %s", err, tripcast.ErrorCode(err), tripcast.ENOTFOUND)
+		}
+	})
+	t.Run("Closed", func(t *testing.T) {
+		handled, done := consume("closed")
+		<-handled
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := wait(done); err == nil {
+			t.Error("got nil, want an error: the connection is closed")
+		}
+	})
 }

@@ -11,16 +11,24 @@ import (
 	"tripcast"
 )
 
+// openTempSQLite opens a new SQLite database in a temporary folder, closed
+// when the test ends.
+func openTempSQLite(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), "sqlite://"+filepath.ToSlash(filepath.Join(t.TempDir(), "m.db")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // TestSQLiteSynchronous: the registry's handle commits with fsync (FULL,
 // 2), the prediction log's without (NORMAL, 1), on the same file, which
 // both see in WAL mode.
 func TestSQLiteSynchronous(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, "sqlite://"+filepath.ToSlash(filepath.Join(t.TempDir(), "m.db")), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTempSQLite(t)
 	var full, normal int
 	if err := db.db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&full); err != nil {
 		t.Fatal(err)
@@ -49,11 +57,7 @@ func TestSQLiteSynchronous(t *testing.T) {
 // a commit; the background loop copies its WAL into the database file.
 func TestSQLiteCheckpoints(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, "sqlite://"+filepath.ToSlash(filepath.Join(t.TempDir(), "m.db")), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTempSQLite(t)
 	var auto int
 	if err := db.logdb.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil {
 		t.Fatal(err)

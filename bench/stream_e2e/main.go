@@ -6,10 +6,14 @@
 // prints events/s (all events, from the first publish to the last
 // prediction published) and the latency per event, from its publish to its
 // prediction stored in ride_predictions (JetStream's timestamp of the
-// prediction), at p50/p90/p99/max. The predictions are read after the run
-// (-sink after, the default): a downstream reader is not part of the
-// pipeline; -sink live reads them during the run instead, as a downstream
-// service would, and then measures up to the prediction read.
+// prediction), at p50/p90/p99/max; and from its storing in ride_events
+// (JetStream's timestamp of the event: when it was published, as the stream
+// records it; the producer sends each open-loop tick's rides as one batch,
+// so the first figure also counts the rides ahead of each in its batch).
+// The predictions are read after the run (-sink after, the default): a
+// downstream reader is not part of the pipeline; -sink live reads them
+// during the run instead, as a downstream service would, and then measures
+// up to the prediction read.
 //
 // Usage (from the repository root):
 //
@@ -174,6 +178,7 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 	}
 	sentAt := make([]atomic.Int64, n)
 	latencies := make([]time.Duration, n)
+	outAt := make([]int64, n) // when ride_predictions stored each prediction (-sink after)
 	var got atomic.Int64
 	var last atomic.Int64
 	allIn := make(chan struct{})
@@ -205,6 +210,7 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 			at := now
 			if !live {
 				at = m.Stored.UnixNano()
+				outAt[i] = at
 			}
 			latencies[i] = time.Duration(at - sentAt[i].Load())
 		}
@@ -305,6 +311,48 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 		}
 		stop()
 	}
+	// And the events, for when ride_events stored each: the latency from
+	// an event's publication, as the stream records it (the producer's
+	// batch of rides is sent as one fast batch, so the publish clock above
+	// also counts the rides ahead of each in its batch).
+	var stored []time.Duration
+	if !live {
+		inAt := make([]int64, n)
+		var seen atomic.Int64
+		readIn := make(chan struct{})
+		inCtx, stopIn := context.WithCancel(ctx)
+		go func() {
+			_ = s.Consume(inCtx, in, "sink_in", func(_ context.Context, b []tripcast.Message) error {
+				for _, m := range b {
+					r, err := serve.DecodeEvent(m.Data)
+					if err != nil {
+						return err
+					}
+					i, err := strconv.Atoi(r.ID[prefix:])
+					if err != nil || i >= n {
+						return fmt.Errorf("unexpected ride %q", r.ID)
+					}
+					inAt[i] = m.Stored.UnixNano()
+				}
+				if seen.Add(int64(len(b))) == int64(n) {
+					close(readIn)
+				}
+				return nil
+			})
+		}()
+		select {
+		case <-readIn:
+		case <-time.After(time.Minute):
+			stopIn()
+			return fmt.Errorf("read %d of %d events after the run", seen.Load(), n)
+		}
+		stopIn()
+		stored = make([]time.Duration, n)
+		for i := range stored {
+			stored[i] = time.Duration(outAt[i] - inAt[i])
+		}
+		slices.Sort(stored)
+	}
 	cancel()
 	wg.Wait()
 	if parquet != nil {
@@ -317,7 +365,6 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 		return err
 	}
 	slices.Sort(latencies)
-	pct := func(q float64) time.Duration { return latencies[min(n-1, int(q*float64(n)))] }
 	st := c.Stats()
 	mode := "as fast as possible"
 	if rate > 0 {
@@ -342,14 +389,24 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 	if live {
 		to = "prediction read"
 	}
-	fmt.Printf("  latency publish → %s: p50 %v  p90 %v  p99 %v  max %v\n", to,
-		pct(0.50).Round(10*time.Microsecond), pct(0.90).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), latencies[n-1].Round(10*time.Microsecond))
+	fmt.Printf("  latency publish → %s: %s\n", to, percentiles(latencies))
+	if stored != nil {
+		fmt.Printf("  latency stored in %s → stored in %s: %s\n", in, out, percentiles(stored))
+	}
 	fmt.Printf("  consumer: received %d, predicted %d, dead-lettered %d, batches %d (%.0f events/batch); SQL log %d rows\n",
 		st.Received, st.Predicted, st.DeadLettered, st.Batches, float64(st.Received)/float64(max(1, st.Batches)), logged)
 	if logged != int64(n) {
 		return fmt.Errorf("SQL log holds %d predictions, want %d", logged, n)
 	}
 	return nil
+}
+
+// percentiles formats p50, p90, p99 and the maximum of sorted durations.
+func percentiles(d []time.Duration) string {
+	pct := func(q float64) time.Duration {
+		return d[min(len(d)-1, int(q*float64(len(d))))].Round(10 * time.Microsecond)
+	}
+	return fmt.Sprintf("p50 %v  p90 %v  p99 %v  max %v", pct(0.50), pct(0.90), pct(0.99), d[len(d)-1].Round(10*time.Microsecond))
 }
 
 // cpuTime returns the process's user+system CPU time: the machine is

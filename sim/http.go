@@ -37,7 +37,8 @@ type HTTPTarget struct {
 // NewHTTP returns a target posting to rawURL: a base URL
 // ("http://127.0.0.1:8080") gets tripcast's route /v1/predict; a URL with a
 // path (the course's Flask service: "http://localhost:9696/predict") is used
-// as is. client nil: a client with a 10 s timeout.
+// as is. client nil: a client with a 10 s timeout that keeps idle
+// connections for concurrent sends.
 func NewHTTP(rawURL string, client *http.Client) (*HTTPTarget, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -47,7 +48,12 @@ func NewHTTP(rawURL string, client *http.Client) (*HTTPTarget, error) {
 		u.Path = "/v1/predict"
 	}
 	if client == nil {
-		client = &http.Client{Timeout: defaultHTTPTimeout}
+		// Idle connections kept for concurrent sends (the default
+		// transport keeps two per host: the others would be closed and
+		// opened again).
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 256
+		client = &http.Client{Timeout: defaultHTTPTimeout, Transport: tr}
 	}
 	return &HTTPTarget{url: u.String(), client: client}, nil
 }

@@ -3,6 +3,7 @@ package sim_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -584,4 +586,72 @@ func BenchmarkStreamTarget(b *testing.B) {
 		events += sum.Sent
 	}
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestRunConcurrent: with Concurrency, several ride events are in flight
+// at once but never more than asked, every event is sent once, failures
+// are counted, and ground truth follows each sent ride.
+func TestRunConcurrent(t *testing.T) {
+	tr := tlcdata.CourseShared(t, "2021-01")
+	const n, conc = 300, 4
+	var (
+		mu          sync.Mutex
+		seen        = map[string]int{}
+		inFlight    atomic.Int32
+		maxInFlight atomic.Int32
+	)
+	target := sim.Func(func(ctx context.Context, event []byte) error {
+		cur := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := maxInFlight.Load()
+			if cur <= m || maxInFlight.CompareAndSwap(m, cur) {
+				break
+			}
+		}
+		var ev struct {
+			RideID string `json:"ride_id"`
+		}
+		if err := json.Unmarshal(event, &ev); err != nil {
+			return err
+		}
+		time.Sleep(time.Millisecond) // a target that takes its time
+		mu.Lock()
+		seen[ev.RideID]++
+		mu.Unlock()
+		var k int
+		fmt.Sscanf(ev.RideID, "2021/01_%d", &k)
+		if k%7 == 0 {
+			return errors.New("refused")
+		}
+		return nil
+	})
+	var gt atomic.Int32
+	s, err := sim.New(sim.Config{Trips: tr, Month: "2021-01", MaxEvents: n, Concurrency: conc, Target: target,
+		Completed: sim.Func(func(context.Context, []byte) error { gt.Add(1); return nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := s.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := (n + 6) / 7 // ride numbers 0, 7, 14, ...
+	if sum.Sent != n-refused || sum.Failed != refused || sum.Completed != n-refused || int(gt.Load()) != n-refused {
+		t.Errorf("got summary %+v (ground truth %d), want %d sent and completed, %d failed", sum, gt.Load(), n-refused, refused)
+	}
+	if len(seen) != n {
+		t.Errorf("got %d distinct rides, want %d", len(seen), n)
+	}
+	for id, c := range seen {
+		if c != 1 {
+			t.Errorf("ride %s sent %d times, want once", id, c)
+		}
+	}
+	if m := maxInFlight.Load(); m > conc || m < 2 {
+		t.Errorf("at most %d events in flight at once, want between 2 and %d", m, conc)
+	}
+	if _, err := sim.New(sim.Config{Trips: tr, Target: target, Concurrency: -1}); tripcast.ErrorField(err) != "concurrency" {
+		t.Errorf("Concurrency -1: got %v, want a concurrency field error", err)
+	}
 }

@@ -17,6 +17,7 @@ func newSimulateCmd(a *app) *cobra.Command {
 	var (
 		input, target, idPrefix string
 		maxEvents, start        int
+		concurrency             int
 		interval                time.Duration
 		rate, timeScale         float64
 		groundTruth, asJSON     bool
@@ -50,7 +51,7 @@ event on the stream ride_completed, after the ride's duration times
 				return fmt.Errorf("--input %s: %w", input, err)
 			}
 			cfg := sim.Config{Trips: in.Trips, Rows: in.Rows, Month: in.Month, IDPrefix: idPrefix, Start: start,
-				MaxEvents: maxEvents, Interval: interval, Rate: rate, TimeScale: timeScale, Logger: a.log}
+				MaxEvents: maxEvents, Interval: interval, Rate: rate, Concurrency: concurrency, TimeScale: timeScale, Logger: a.log}
 			if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
 				if groundTruth {
 					return tripcast.FieldError("ground-truth", "ground truth goes to a stream: use a stream target")
@@ -103,6 +104,7 @@ event on the stream ride_completed, after the ride's duration times
 	f.IntVar(&start, "start", 0, "index of the first ride to send")
 	f.DurationVar(&interval, "interval", time.Second, "time between two ride events")
 	f.Float64Var(&rate, "rate", 0, "ride events per second (instead of --interval)")
+	f.IntVar(&concurrency, "concurrency", 1, "ride events in flight at once (one at a time reaches about 1/latency events per second)")
 	f.StringVar(&idPrefix, "id-prefix", "", "ride_id prefix (default: YYYY/MM_ as the course)")
 	f.BoolVar(&groundTruth, "ground-truth", false, "also send ride_completed events with the real durations")
 	f.Float64Var(&timeScale, "time-scale", 1.0/60, "wait before a ride's ground truth = duration × this (1/60: a second per ride minute)")

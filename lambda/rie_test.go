@@ -14,6 +14,7 @@ import (
 
 	"tripcast"
 	"tripcast/internal/kinesisevent"
+	"tripcast/internal/testenv"
 	"tripcast/lambda"
 	"tripcast/serve"
 )
@@ -37,8 +38,9 @@ func TestRIEChild(t *testing.T) {
 }
 
 // rieBinary finds the emulator: $TRIPCAST_LAMBDA_RIE, or aws-lambda-rie on
-// PATH (GOBIN=DIR go install
-// github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@latest).
+// PATH (.ci/run installs it: GOBIN=DIR go install
+// github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@<version>).
+// Without it the test skips, or fails when CI=true.
 func rieBinary(t *testing.T) string {
 	if p := os.Getenv("TRIPCAST_LAMBDA_RIE"); p != "" {
 		if _, err := os.Stat(p); err != nil {
@@ -48,7 +50,7 @@ func rieBinary(t *testing.T) string {
 	}
 	p, err := exec.LookPath("aws-lambda-rie")
 	if err != nil {
-		t.Skip("aws-lambda-rie not found (set TRIPCAST_LAMBDA_RIE or put it on PATH) — optional end-to-end test")
+		testenv.SkipOrFail(t, "aws-lambda-rie not found (set TRIPCAST_LAMBDA_RIE or put it on PATH; .ci/run installs it)")
 	}
 	return p
 }

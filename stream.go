@@ -74,7 +74,10 @@ type Stream interface {
 	// names each see every message. On NATS, processes sharing a consumer
 	// name share the work; on Kinesis run one process per consumer name.
 	// A restarted consumer resumes after its last acknowledged batch; after
-	// a crash (kill -9) the batches of the last moments may come again.
+	// a crash (kill -9) the batches of the last moments may come again. A
+	// NATS consumer reads ahead; when ctx ends it still hands h the
+	// messages already in the process (with a context of its own, bounded
+	// by the engine's timeout) and acknowledges them before returning.
 	//
 	// h gets a batch (never empty; the slice is reused after h returns, so
 	// copy what must outlive the call) and a context canceled when Consume

@@ -102,11 +102,20 @@ func TestOpenNATS_ErrUnavailable(t *testing.T) {
 // SIGKILL in the middle of the stream; a restarted one on the same data dir
 // must deliver every message not handled before the crash (none lost).
 // Messages handled in the last ~100 ms before the kill come again (at least
-// once): serving makes that harmless by deduplicating.
+// once): serving makes that harmless by deduplicating. Messages the child
+// had read ahead but not handled come again after AckWait.
 const (
 	crashDirEnv = "TRIPCAST_STREAM_CRASH_DIR"
 	crashLogEnv = "TRIPCAST_STREAM_CRASH_LOG"
 )
+
+// crashOptions are the crash test's options: what the killed consumer had
+// read ahead but not handled comes back after AckWait, so AckWait is short.
+func crashOptions(t *testing.T) stream.NATSOptions {
+	o := testNATSOptions(t)
+	o.AckWait = 2 * time.Second
+	return o
+}
 
 func TestNATSEmbeddedCrash(t *testing.T) {
 	if os.Getenv(crashDirEnv) != "" {
@@ -116,7 +125,7 @@ func TestNATSEmbeddedCrash(t *testing.T) {
 	dir := t.TempDir()
 	logPath := filepath.Join(t.TempDir(), "handled.log")
 
-	s, err := stream.OpenEmbedded(context.Background(), dir, "", testNATSOptions(t))
+	s, err := stream.OpenEmbedded(context.Background(), dir, "", crashOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +165,7 @@ func TestNATSEmbeddedCrash(t *testing.T) {
 	}
 
 	// Restart on the same directory: the server recovers its files.
-	s2, err := stream.OpenEmbedded(context.Background(), dir, "", testNATSOptions(t))
+	s2, err := stream.OpenEmbedded(context.Background(), dir, "", crashOptions(t))
 	if err != nil {
 		t.Fatalf("reopen after kill -9: %v", err)
 	}
@@ -201,7 +210,7 @@ func TestNATSEmbeddedCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := stream.OpenEmbedded(context.Background(), dir, "", testNATSOptions(t))
+	s, err := stream.OpenEmbedded(context.Background(), dir, "", crashOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}

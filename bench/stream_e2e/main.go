@@ -194,6 +194,14 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 		}
 	}()
 	prefix := len(x) + 1
+	// index returns the event number of a ride id (x-i).
+	index := func(id string) (int, error) {
+		i, err := strconv.Atoi(id[min(prefix, len(id)):])
+		if err != nil || i < 0 || i >= n {
+			return 0, fmt.Errorf("unexpected ride %q", id)
+		}
+		return i, nil
+	}
 	// sinkHandler records each prediction's latency: to now (live) or to
 	// when ride_predictions stored it.
 	sinkHandler := func(_ context.Context, b []tripcast.Message) error {
@@ -203,9 +211,9 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 			if err != nil {
 				return err
 			}
-			i, err := strconv.Atoi(pr.RideID[prefix:])
-			if err != nil || i >= n {
-				return fmt.Errorf("unexpected ride %q", pr.RideID)
+			i, err := index(pr.RideID)
+			if err != nil {
+				return err
 			}
 			at := now
 			if !live {
@@ -328,9 +336,9 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 					if err != nil {
 						return err
 					}
-					i, err := strconv.Atoi(r.ID[prefix:])
-					if err != nil || i >= n {
-						return fmt.Errorf("unexpected ride %q", r.ID)
+					i, err := index(r.ID)
+					if err != nil {
+						return err
 					}
 					inAt[i] = m.Stored.UnixNano()
 				}

@@ -277,14 +277,7 @@ func (m *Model) Predict(row []float32) float32 {
 			i6 = stepNum(n6, row[n6.ff&featMask])
 			i7 = stepNum(n7, row[n7.ff&featMask])
 		}
-		sum += math.Float32frombits(aux[i0])
-		sum += math.Float32frombits(aux[i1])
-		sum += math.Float32frombits(aux[i2])
-		sum += math.Float32frombits(aux[i3])
-		sum += math.Float32frombits(aux[i4])
-		sum += math.Float32frombits(aux[i5])
-		sum += math.Float32frombits(aux[i6])
-		sum += math.Float32frombits(aux[i7])
+		sum = addLeaves8(sum, aux, i0, i1, i2, i3, i4, i5, i6, i7)
 	}
 	for ; t < len(roots); t++ {
 		i := roots[t]
@@ -292,6 +285,15 @@ func (m *Model) Predict(row []float32) float32 {
 			n := &nodes[i]
 			i = stepNum(n, row[n.ff&featMask])
 		}
+		sum += math.Float32frombits(aux[i])
+	}
+	return sum
+}
+
+// addLeaves8 adds the values of eight leaves to sum, one after the other
+// (the order of float32 additions fixes the result).
+func addLeaves8(sum float32, aux []uint32, i0, i1, i2, i3, i4, i5, i6, i7 int32) float32 {
+	for _, i := range [8]int32{i0, i1, i2, i3, i4, i5, i6, i7} {
 		sum += math.Float32frombits(aux[i])
 	}
 	return sum
@@ -307,14 +309,7 @@ func (m *Model) predictNarrow(row *[narrowFeat]float32) float32 {
 		dd := depth[t : t+8]
 		d := max(dd[0], dd[1], dd[2], dd[3], dd[4], dd[5], dd[6], dd[7])
 		i0, i1, i2, i3, i4, i5, i6, i7 := walk8Trees(nodes, row, (*[8]int32)(roots[t:t+8]), d)
-		sum += math.Float32frombits(aux[i0])
-		sum += math.Float32frombits(aux[i1])
-		sum += math.Float32frombits(aux[i2])
-		sum += math.Float32frombits(aux[i3])
-		sum += math.Float32frombits(aux[i4])
-		sum += math.Float32frombits(aux[i5])
-		sum += math.Float32frombits(aux[i6])
-		sum += math.Float32frombits(aux[i7])
+		sum = addLeaves8(sum, aux, i0, i1, i2, i3, i4, i5, i6, i7)
 	}
 	for ; t < len(roots); t++ {
 		i := roots[t]
@@ -402,14 +397,7 @@ func (m *Model) predictCat(row []float32) float32 {
 				i7 = m.stepCat(n7, i7, x)
 			}
 		}
-		sum += math.Float32frombits(aux[i0])
-		sum += math.Float32frombits(aux[i1])
-		sum += math.Float32frombits(aux[i2])
-		sum += math.Float32frombits(aux[i3])
-		sum += math.Float32frombits(aux[i4])
-		sum += math.Float32frombits(aux[i5])
-		sum += math.Float32frombits(aux[i6])
-		sum += math.Float32frombits(aux[i7])
+		sum = addLeaves8(sum, aux, i0, i1, i2, i3, i4, i5, i6, i7)
 	}
 	for ; t < len(roots); t++ {
 		i := roots[t]

@@ -802,10 +802,7 @@ func histKernel[B uint8 | uint16](bins []B, rg []uint64, h []binStat) {
 			addRow(&sub[2][bins[v2>>32]], v2)
 			addRow(&sub[3][bins[v3>>32]], v3)
 		}
-		for ; k < len(rg); k++ {
-			v := rg[k]
-			addRow(&sub[0][bins[v>>32]], v)
-		}
+		sumRows(bins, rg[k:], sub[0][:])
 		for b := range h {
 			h[b].g += (sub[0][b].g + sub[1][b].g) + (sub[2][b].g + sub[3][b].g)
 			h[b].h += (sub[0][b].h + sub[1][b].h) + (sub[2][b].h + sub[3][b].h)
@@ -822,16 +819,18 @@ func histKernel[B uint8 | uint16](bins []B, rg []uint64, h []binStat) {
 			addRow(&sub[0][bins[v0>>32]], v0)
 			addRow(&sub[1][bins[v1>>32]], v1)
 		}
-		for ; k < len(rg); k++ {
-			v := rg[k]
-			addRow(&sub[0][bins[v>>32]], v)
-		}
+		sumRows(bins, rg[k:], sub[0][:])
 		for b := range h {
 			h[b].g += sub[0][b].g + sub[1][b].g
 			h[b].h += sub[0][b].h + sub[1][b].h
 		}
 		return
 	}
+	sumRows(bins, rg, h)
+}
+
+// sumRows adds rows rg into h, one after the other.
+func sumRows[B uint8 | uint16](bins []B, rg []uint64, h []binStat) {
 	for _, v := range rg {
 		addRow(&h[bins[v>>32]], v)
 	}

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,7 +48,9 @@ type DB struct {
 	stopCheckpoints func()
 	walCopied       atomic.Int64
 
-	// The SQLite prediction log's INSERTs, by chunk size (insertSizes).
+	// The SQLite prediction log's INSERTs, by chunk size (insertSizes),
+	// prepared by the first LogPredictions.
+	stmtMu      sync.Mutex
 	insertStmts [len(insertSizes)]*sql.Stmt
 }
 
@@ -194,10 +197,6 @@ func Open(ctx context.Context, dbURL string, logger *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("migrate %s: %w", db.url, err)
 	}
 	if db.logdb != db.db {
-		if err := db.prepareInserts(ctx); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open %s: %w", db.url, err)
-		}
 		db.startCheckpoints(time.Second)
 	}
 	return db, nil
@@ -273,11 +272,13 @@ func (db *DB) Close() error {
 	if db.stopCheckpoints != nil {
 		db.stopCheckpoints()
 	}
+	db.stmtMu.Lock()
 	for _, st := range db.insertStmts {
 		if st != nil {
 			_ = st.Close()
 		}
 	}
+	db.stmtMu.Unlock()
 	err := db.db.Close()
 	if db.logdb != db.db {
 		err = errors.Join(err, db.logdb.Close())

@@ -31,19 +31,30 @@ const predictionChunk = 128
 var insertSizes = [...]int{128, 64, 32, 16, 8, 4, 2, 1}
 
 // prepareInserts prepares the SQLite prediction log's INSERT of each chunk
-// size, once, when the database opens: prepared later, on first use, it
-// would need a connection of its own from the log's small pool while
-// another writer holds one waiting for the first (a 30 s busy_timeout
-// stall). A transaction binds them with Tx.StmtContext, which prepares
-// on the transaction's own connection when that one lacks the statement.
+// size, once, on the first LogPredictions (commands that never log pay
+// nothing), before its transaction begins: prepared inside one, it would
+// need a second connection of the log's small pool while another writer
+// holds that one waiting for the first (a 30 s busy_timeout stall). A
+// transaction binds them with Tx.StmtContext, which prepares on the
+// transaction's own connection when that one lacks the statement.
 func (db *DB) prepareInserts(ctx context.Context) error {
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if db.insertStmts[0] != nil {
+		return nil
+	}
+	var stmts [len(insertSizes)]*sql.Stmt
 	for i, k := range insertSizes {
 		st, err := db.logdb.PrepareContext(ctx, db.d.rebind(predictionInsert(k)))
 		if err != nil {
+			for _, s := range stmts[:i] {
+				_ = s.Close()
+			}
 			return fmt.Errorf("prepare insert of %d predictions: %w", k, err)
 		}
-		db.insertStmts[i] = st
+		stmts[i] = st
 	}
+	db.insertStmts = stmts
 	return nil
 }
 
@@ -89,6 +100,11 @@ func (db *DB) LogPredictions(ctx context.Context, recs []tripcast.PredictionReco
 	for i := range recs {
 		if err := checkRecord(i, &recs[i]); err != nil {
 			return 0, err
+		}
+	}
+	if !db.d.arrays {
+		if err := db.prepareInserts(ctx); err != nil {
+			return 0, fmt.Errorf("log %d predictions: %w", len(recs), err)
 		}
 	}
 	err = inTxOn(ctx, db.logdb, db.d, func(c conn) error {

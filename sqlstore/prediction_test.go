@@ -192,3 +192,29 @@ func BenchmarkLogPredictions(b *testing.B) {
 		})
 	}
 }
+
+// TestLogPredictionsFirstUse: four writers logging at once on a new
+// database, where the first LogPredictions prepares the INSERTs, all get
+// their rows in.
+func TestLogPredictionsFirstUse(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		db := MustOpenDB(t, e.Fresh(t))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		at := time.Date(2021, 1, 5, 10, 30, 0, 0, time.UTC)
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if n, err := db.LogPredictions(ctx, predRecords(w*1000, 300+w, "1", at)); err != nil || n != 300+w {
+					t.Errorf("writer %d: got %d, %v, want %d inserted", w, n, err, 300+w)
+				}
+			}()
+		}
+		wg.Wait()
+		if n, err := db.CountPredictions(ctx, sqlstore.PredictionFilter{}); err != nil || n != 1206 {
+			t.Errorf("got %d rows, %v, want 1206", n, err)
+		}
+	})
+}

@@ -65,9 +65,13 @@ func main() {
 		tlcFile   = flag.String("tlc", "../shared/data/tlc/green_tripdata_2021-01.parquet", "TLC month: rides to replay, and training data")
 		verbose   = flag.Bool("v", false, "log warnings")
 		cpuprof   = flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+		memprof   = flag.String("memprofile", "", "write an allocation profile of the whole process to this file at the end")
 		sink      = flag.String("sink", "after", "read the predictions after the run (after) or during it (live)")
 	)
 	flag.Parse()
+	if *memprof != "" {
+		defer writeHeapProfile(*memprof)
+	}
 	if *cpuprof != "" {
 		f, err := os.Create(*cpuprof)
 		if err != nil {
@@ -85,6 +89,41 @@ func main() {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "stream_e2e:", err)
 		os.Exit(1)
+	}
+}
+
+// printWindows prints, for each window of w events in publishing order (10
+// s of an open-loop run), the p50/p99/max of their latencies d: whether a
+// long run degrades.
+func printWindows(d []time.Duration, w int) {
+	fmt.Println("  per 10 s (stored → stored):")
+	for i := 0; i < len(d); i += w {
+		win := slices.Clone(d[i:min(i+w, len(d))])
+		slices.Sort(win)
+		fmt.Printf("    %3d s: p50 %v  p99 %v  max %v\n", i/w*10, win[len(win)/2].Round(10*time.Microsecond),
+			win[len(win)*99/100].Round(10*time.Microsecond), win[len(win)-1].Round(10*time.Microsecond))
+	}
+}
+
+// appendEvent appends event i's JSON, up to its publish time's value, for
+// trip k: the course's nested ride event.
+func appendEvent(b []byte, x string, i int, trips *tripcast.Trips, k int) []byte {
+	return fmt.Appendf(b, `{"ride_id": "%s-%d", "ride": {"PULocationID": %d, "DOLocationID": %d, "trip_distance": %v}, "published_at_ns": `,
+		x, i, trips.PULocationID[k], trips.DOLocationID[k], trips.TripDistance[k])
+}
+
+// writeHeapProfile writes the process's heap profile (allocations since the
+// start, and what is live) to path.
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stream_e2e: memprofile:", err)
 	}
 }
 
@@ -162,19 +201,16 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 	}
 
 	// Events: real rides, each carrying its publish time (ignored by the
-	// decoder); sentAt keeps it too, by index, for the sink.
+	// decoder); sentAt keeps it too, by index, for the sink. They are
+	// encoded as they are sent, so a long run holds no copy of them.
 	// Rides that fail validation (a few real ones do: over 500 miles) are
 	// skipped, so every event gets a prediction.
-	data := make([][]byte, n)
-	for i, j := 0, 0; i < n; j++ {
-		k := j % trips.Len()
-		ev := fmt.Appendf(nil, `{"ride_id": "%s-%d", "ride": {"PULocationID": %d, "DOLocationID": %d, "trip_distance": %v}, "published_at_ns": `,
-			x, i, trips.PULocationID[k], trips.DOLocationID[k], trips.TripDistance[k])
-		if _, err := serve.DecodeEvent(append(ev[:len(ev):len(ev)], "0}"...)); err != nil {
-			continue
+	var rides []int
+	for k := range trips.Len() {
+		ev := appendEvent(nil, x, k, trips, k)
+		if _, err := serve.DecodeEvent(append(ev, "0}"...)); err == nil {
+			rides = append(rides, k)
 		}
-		data[i] = ev
-		i++
 	}
 	sentAt := make([]atomic.Int64, n)
 	latencies := make([]time.Duration, n)
@@ -271,17 +307,18 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 		arena = arena[:0]
 		now := time.Now().UnixNano()
 		end := min(i+per, n)
+		ends := make([]int, 0, end-i)
 		for j := i; j < end; j++ {
 			sentAt[j].Store(now)
-			arena = append(arena, data[j]...)
+			arena = appendEvent(arena, x, j, trips, rides[j%len(rides)])
 			arena = strconv.AppendInt(arena, now, 10)
 			arena = append(arena, '}')
+			ends = append(ends, len(arena))
 		}
 		off := 0
-		for j := i; j < end; j++ {
-			l := len(data[j]) + len(strconv.AppendInt(nil, now, 10)) + 1
-			msgs = append(msgs, tripcast.Message{Key: strconv.Itoa(j), Data: arena[off : off+l : off+l]})
-			off += l
+		for k, j := 0, i; j < end; k, j = k+1, j+1 {
+			msgs = append(msgs, tripcast.Message{Key: strconv.Itoa(j), Data: arena[off:ends[k]:ends[k]]})
+			off = ends[k]
 		}
 		if err := s.PublishBatch(ctx, in, msgs); err != nil {
 			return err
@@ -358,6 +395,9 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 		stored = make([]time.Duration, n)
 		for i := range stored {
 			stored[i] = time.Duration(outAt[i] - inAt[i])
+		}
+		if rate > 0 && n > 20*rate {
+			printWindows(stored, 10*rate)
 		}
 		slices.Sort(stored)
 	}

@@ -102,3 +102,36 @@ type PredictionLog interface {
 	// acknowledging a batch.
 	Flush(ctx context.Context) error
 }
+
+// PriorLog is a PredictionLog that tells which records it held already.
+// A stream consumer publishes the new predictions at once and looks for the
+// others in its output stream first: a redelivered event was logged by an
+// earlier attempt, which may or may not have published it. Idempotency thus
+// costs nothing per event (no duplicate-detection window in the broker).
+type PriorLog interface {
+	PredictionLog
+	// LogPrior is Log, and for each record it sets prior[i] (len(prior) ==
+	// len(recs)) to the PredictedAt of the record the log held already for
+	// recs[i]'s ride_id, model and version, or to the zero time when
+	// recs[i] is new. A record repeating an earlier one of recs counts as
+	// held already. Only new records reach logs downstream of it.
+	LogPrior(ctx context.Context, recs []PredictionRecord, prior []time.Time) error
+}
+
+// NewRecords returns the records of recs whose prior time (see PriorLog) is
+// zero: recs itself when all are, else a new slice.
+func NewRecords(recs []PredictionRecord, prior []time.Time) []PredictionRecord {
+	for i := range prior {
+		if prior[i].IsZero() {
+			continue
+		}
+		fresh := append(make([]PredictionRecord, 0, len(recs)), recs[:i]...)
+		for j := i + 1; j < len(recs); j++ {
+			if prior[j].IsZero() {
+				fresh = append(fresh, recs[j])
+			}
+		}
+		return fresh
+	}
+	return recs
+}

@@ -95,3 +95,15 @@ type Stream interface {
 	// Stream owns). Consume calls must have returned first.
 	Close() error
 }
+
+// Scanner is a Stream whose messages can be read back by time, without a
+// durable consumer: a stream consumer checks its output stream with it
+// before publishing a prediction an earlier attempt may have published.
+type Scanner interface {
+	// Scan calls fn with the messages of stream stored at or after since,
+	// in order (Data, Key, ID and Stored set; Delivered 0), up to the last
+	// message the stream held when Scan began; it returns fn's first error.
+	// A stream holding nothing that recent is scanned at once (nil).
+	// ENOTFOUND when the stream does not exist.
+	Scan(ctx context.Context, stream string, since time.Time, fn func(Message) error) error
+}

@@ -8,8 +8,10 @@
 // each of its events is either predicted, logged (Log then Flush) and
 // published, or written to the dead-letter stream. Any failure before that
 // makes the engine deliver the batch again; predictions are idempotent by
-// ride_id and model version (the SQL log skips a logged pair, NATS drops an
-// output message whose ID it has seen), so redelivery never duplicates one.
+// ride_id and model version: the SQL log skips a logged pair and tells
+// which it held already, and those are published only when the output
+// stream, read back, lacks them (see logAndPublish), so redelivery never
+// duplicates one.
 package consume
 
 import (
@@ -18,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -121,13 +124,14 @@ func (c *Config) setDefaults(s tripcast.Stream) {
 // DeadLettered always holds; an event delivered again (after a crash or a
 // failed batch) is counted again.
 type Stats struct {
-	Received     int64 // events in acknowledged batches
-	Predicted    int64 // of those, predicted, logged and published
-	DeadLettered int64 // of those, written to the dead-letter stream
-	Redelivered  int64 // events seen with Delivered > 1
-	Batches      int64 // batches acknowledged
-	Failures     int64 // handler calls that returned an error (batch retried)
-	Lag          int64 // events waiting for the consumer at the last check (-1: unknown)
+	Received         int64 // events in acknowledged batches
+	Predicted        int64 // of those, predicted, logged and published
+	AlreadyPublished int64 // of Predicted: found published by an earlier attempt, not published again
+	DeadLettered     int64 // of those, written to the dead-letter stream
+	Redelivered      int64 // events seen with Delivered > 1
+	Batches          int64 // batches acknowledged
+	Failures         int64 // handler calls that returned an error (batch retried)
+	Lag              int64 // events waiting for the consumer at the last check (-1: unknown)
 }
 
 // Consumer predicts the ride events of one input stream. Create it with
@@ -143,7 +147,9 @@ type Consumer struct {
 	redelivered prometheus.Counter
 	failures    prometheus.Counter
 
-	received, predicted, deadLettered, redeliveredN, batches, failuresN, lag atomic.Int64
+	received, predicted, deadLettered, redeliveredN, batches, failuresN, lag, already atomic.Int64
+
+	scan tripcast.Scanner // the output stream read back; nil: publish with IDs
 
 	pool sync.Pool // *work
 }
@@ -177,6 +183,7 @@ func New(cfg Config, s tripcast.Stream, p *serve.Predictor, plog tripcast.Predic
 	c := &Consumer{cfg: cfg, s: s, p: p, plog: plog, metrics: p.Metrics(),
 		log: cfg.Logger.With("component", "consume", "input", cfg.Input, "consumer", cfg.Consumer)}
 	c.lag.Store(-1)
+	c.scan, _ = s.(tripcast.Scanner)
 	c.pool.New = func() any { return new(work) }
 	if cfg.Registerer != nil {
 		c.redelivered = prometheus.NewCounter(prometheus.CounterOpts{
@@ -215,7 +222,7 @@ func (c *Consumer) Config() Config { return c.cfg }
 // Stats returns the counters so far.
 func (c *Consumer) Stats() Stats {
 	return Stats{Received: c.received.Load(), Predicted: c.predicted.Load(), DeadLettered: c.deadLettered.Load(),
-		Redelivered: c.redeliveredN.Load(), Batches: c.batches.Load(), Failures: c.failuresN.Load(), Lag: c.lag.Load()}
+		AlreadyPublished: c.already.Load(), Redelivered: c.redeliveredN.Load(), Batches: c.batches.Load(), Failures: c.failuresN.Load(), Lag: c.lag.Load()}
 }
 
 // pender is implemented by engines that tell a consumer's lag (*stream.NATS).
@@ -319,6 +326,7 @@ type work struct {
 	ends     []int // end offset in buf of each output message
 	buf      []byte
 	dead     []tripcast.Message
+	prior    []time.Time // per record: when the log held it already (zero: new)
 }
 
 // DeadLetter is the JSON written to the dead-letter stream for an event
@@ -391,7 +399,7 @@ func reasonLabel(err error) string {
 // Handle is the stream handler (Run passes it to Stream.Consume; exported
 // for adapters that receive batches themselves). It predicts the batch on
 // one model snapshot, logs and flushes the predictions, publishes them
-// (key ride_id, ID ride_id@version) and dead-letters the events that cannot
+// (key ride_id; see logAndPublish) and dead-letters the events that cannot
 // get one; it returns nil only when all of that is done, so that the batch
 // may be acknowledged. It returns an error (the batch comes again) when no
 // model is loaded or the model failed on an event, until the batch was
@@ -441,7 +449,7 @@ func (c *Consumer) handle(ctx context.Context, batch []tripcast.Message) error {
 			w.recs = append(w.recs, o.Record)
 			w.buf = serve.AppendPrediction(w.buf, o.Prediction)
 			w.ends = append(w.ends, len(w.buf))
-			w.out = append(w.out, tripcast.Message{Key: o.Prediction.RideID, ID: o.Prediction.RideID + "@" + o.Prediction.Version})
+			w.out = append(w.out, tripcast.Message{Key: o.Prediction.RideID})
 			continue
 		}
 		if tripcast.ErrorCode(err) != tripcast.EINVALID && m.Delivered < c.cfg.MaxDeliver {
@@ -462,15 +470,11 @@ func (c *Consumer) handle(ctx context.Context, batch []tripcast.Message) error {
 	}
 
 	// Durable first, then visible, then acknowledged.
+	already := 0
 	if len(w.recs) > 0 {
-		if err := c.plog.Log(ctx, w.recs); err != nil {
-			return fmt.Errorf("log %d predictions: %w", len(w.recs), err)
-		}
-		if err := c.plog.Flush(ctx); err != nil {
-			return fmt.Errorf("flush prediction log: %w", err)
-		}
-		if err := c.s.PublishBatch(ctx, c.cfg.Output, w.out); err != nil {
-			return fmt.Errorf("publish %d predictions to %s: %w", len(w.out), c.cfg.Output, err)
+		var err error
+		if already, err = c.logAndPublish(ctx, w); err != nil {
+			return err
 		}
 	}
 	if len(w.dead) > 0 {
@@ -482,6 +486,7 @@ func (c *Consumer) handle(ctx context.Context, batch []tripcast.Message) error {
 
 	c.received.Add(int64(len(batch)))
 	c.predicted.Add(int64(len(w.recs)))
+	c.already.Add(int64(already))
 	c.deadLettered.Add(int64(len(w.dead)))
 	c.batches.Add(1)
 	if redelivered > 0 {
@@ -491,6 +496,109 @@ func (c *Consumer) handle(ctx context.Context, batch []tripcast.Message) error {
 		}
 	}
 	return nil
+}
+
+// logAndPublish logs w's predictions durably, then publishes them, and
+// returns how many it found published already. With a log that tells which
+// records it held (tripcast.PriorLog) and an output stream that can be read
+// back (tripcast.Scanner), a new record is published at once, and a record
+// held already (an earlier attempt logged it, and may have published it) is
+// published only if the output stream lacks it. Otherwise each prediction
+// carries the ID ride_id@version, which NATS deduplicates within its
+// stream's duplicate window.
+func (c *Consumer) logAndPublish(ctx context.Context, w *work) (already int, err error) {
+	pl, ok := c.plog.(tripcast.PriorLog)
+	if !ok || c.scan == nil {
+		for i := range w.out {
+			w.out[i].ID = w.recs[i].RideID + "@" + w.recs[i].Version
+		}
+		if err := c.plog.Log(ctx, w.recs); err != nil {
+			return 0, fmt.Errorf("log %d predictions: %w", len(w.recs), err)
+		}
+	} else {
+		w.prior = slices.Grow(w.prior[:0], len(w.recs))[:len(w.recs)]
+		if err := pl.LogPrior(ctx, w.recs, w.prior); err != nil {
+			return 0, fmt.Errorf("log %d predictions: %w", len(w.recs), err)
+		}
+	}
+	if err := c.plog.Flush(ctx); err != nil {
+		return 0, fmt.Errorf("flush prediction log: %w", err)
+	}
+	out := w.out
+	if ok && c.scan != nil && slices.ContainsFunc(w.prior, func(t time.Time) bool { return !t.IsZero() }) {
+		if out, err = c.unpublished(ctx, w); err != nil {
+			return 0, err
+		}
+	}
+	if err := c.s.PublishBatch(ctx, c.cfg.Output, out); err != nil {
+		return 0, fmt.Errorf("publish %d predictions to %s: %w", len(out), c.cfg.Output, err)
+	}
+	return len(w.out) - len(out), nil
+}
+
+// scanSlack widens the search for a published prediction back from the
+// time it was logged: the output stream's clock (the NATS server's) may be
+// behind the consumer's.
+const scanSlack = 2 * time.Second
+
+// unpublished returns w's output messages without those held already by
+// the log (w.prior) that are in the output stream already, or that repeat
+// an earlier event of the batch. It reads the output stream from the
+// earliest of their logging times: a redelivery after a crash reads back
+// about AckWait of output, once.
+func (c *Consumer) unpublished(ctx context.Context, w *work) ([]tripcast.Message, error) {
+	type key struct{ ride, version string }
+	want := make(map[key]bool) // held already: true once found in the output
+	rides := make(map[string]bool)
+	since := time.Time{}
+	fresh := make(map[key]bool)
+	for i, t := range w.prior {
+		if t.IsZero() {
+			fresh[key{w.recs[i].RideID, w.recs[i].Version}] = true
+		}
+	}
+	for i, t := range w.prior {
+		k := key{w.recs[i].RideID, w.recs[i].Version}
+		if t.IsZero() || fresh[k] {
+			continue // a repeat of a new event of this batch: published with it
+		}
+		want[k] = false
+		rides[k.ride] = true
+		if since.IsZero() || t.Before(since) {
+			since = t
+		}
+	}
+	if len(want) > 0 {
+		t0 := time.Now()
+		scanned := 0
+		err := c.scan.Scan(ctx, c.cfg.Output, since.Add(-scanSlack), func(m tripcast.Message) error {
+			scanned++
+			if m.Key != "" && !rides[m.Key] {
+				return nil
+			}
+			p, err := serve.ParsePrediction(m.Data)
+			if err != nil {
+				return nil // not a prediction of ours
+			}
+			if _, ok := want[key{p.RideID, p.Version}]; ok {
+				want[key{p.RideID, p.Version}] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("look for %d predictions logged already in %s: %w", len(want), c.cfg.Output, err)
+		}
+		c.log.Info("looked for predictions logged by an earlier attempt", "logged", len(want),
+			"scanned", scanned, "since", since, "took", time.Since(t0))
+	}
+	out := make([]tripcast.Message, 0, len(w.out))
+	for i, t := range w.prior {
+		k := key{w.recs[i].RideID, w.recs[i].Version}
+		if t.IsZero() || (!fresh[k] && !want[k]) {
+			out = append(out, w.out[i])
+		}
+	}
+	return out, nil
 }
 
 // countDead counts the dead letters of a handled batch by reason.

@@ -19,6 +19,7 @@ import (
 	"tripcast/predlog"
 	"tripcast/serve"
 	"tripcast/sqlstore"
+	"tripcast/stream"
 )
 
 // pipeline is a consumer under test with everything it writes to.
@@ -301,6 +302,78 @@ func TestConsumeRedelivered(t *testing.T) {
 	st := pl.c.Stats()
 	if st.Failures != 1 || st.Redelivered == 0 || st.Received != int64(len(evs)) {
 		t.Errorf("got stats %+v, want 1 failure, redelivered events, %d received", st, len(evs))
+	}
+}
+
+// flakyOutput fails the first PublishBatch to the output stream: before
+// publishing anything (a crash between logging and publishing), or after
+// publishing all of it (a crash between publishing and acknowledging).
+type flakyOutput struct {
+	*stream.NATS
+	output string
+	after  bool
+	failed atomic.Bool
+}
+
+func (f *flakyOutput) PublishBatch(ctx context.Context, name string, msgs []tripcast.Message) error {
+	if name != f.output || !f.failed.CompareAndSwap(false, true) {
+		return f.NATS.PublishBatch(ctx, name, msgs)
+	}
+	if f.after {
+		if err := f.NATS.PublishBatch(ctx, name, msgs); err != nil {
+			return err
+		}
+	}
+	return tripcast.Errorf(tripcast.EUNAVAILABLE, "injected failure (after publishing: %v)", f.after)
+}
+
+// TestConsumeCrashWindow: a batch whose predictions were logged, and then
+// published or not, comes again: the consumer publishes exactly the ones
+// its output stream lacks (the log tells which were logged before; the
+// output stream is read back for those), with no duplicate-detection IDs.
+// Events repeated by the producer, inside a batch or later, get no second
+// prediction either.
+func TestConsumeCrashWindow(t *testing.T) {
+	for _, after := range []bool{false, true} {
+		for _, e := range engines[:2] { // the NATS engines: they can read a stream back
+			t.Run(fmt.Sprintf("%s/published=%v", e.name, after), func(t *testing.T) {
+				const n = 300
+				var flaky *flakyOutput
+				pl := newPipeline(t, engine{name: e.name, open: func(t *testing.T, db *sqlstore.DB) tripcast.Stream {
+					flaky = &flakyOutput{NATS: e.open(t, db).(*stream.NATS), after: after}
+					return flaky
+				}}, false, 0, nil)
+				flaky.output = pl.out
+				pl.start(t)
+				_, trips := realModel(t)
+				valid := func(i int) []byte { return validEvent(trips, "w", i) }
+				// Repeated by the producer: ride n-1 right after itself (one
+				// batch), ride 0 in a later batch, then rides 7, 9 and 7.
+				evs := append(mix(t, "w", n), valid(n-1), valid(0))
+				pl.publish(t, evs)
+				waitFor(t, "the first events", func() bool { return pl.c.Stats().Received >= int64(len(evs)) })
+				pl.publish(t, [][]byte{valid(7), valid(9), valid(7)})
+				const repeats = 5
+				want := int64(len(evs) + 3)
+				waitFor(t, "every event", func() bool { return pl.c.Stats().Received >= want })
+				pl.checkAccounting(t, "w", n, true)
+				st := pl.c.Stats()
+				if st.Failures != 1 || st.Redelivered == 0 || st.Received != want || st.Predicted != n+repeats {
+					t.Errorf("got stats %+v, want 1 failure, redelivered events, %d received, %d predicted", st, want, n+repeats)
+				}
+				// Found published: the repeats, and the failed batch's
+				// predictions when it had published them.
+				if after && st.AlreadyPublished <= repeats || !after && st.AlreadyPublished != repeats {
+					t.Errorf("got %d predictions found published already, want %s", st.AlreadyPublished,
+						map[bool]string{true: "the failed batch's and the 5 repeats", false: "the 5 repeats"}[after])
+				}
+				for _, m := range pl.outputs.all() {
+					if m.ID == "" {
+						t.Fatalf("output message without its stream position: %+v", m)
+					}
+				}
+			})
+		}
 	}
 }
 

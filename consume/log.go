@@ -3,6 +3,7 @@ package consume
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"tripcast"
 )
@@ -16,8 +17,15 @@ import (
 // from the buffered logs (never from durable, the SQL log, from which they
 // can be exported again). Use predlog.Multi instead to flush every log
 // before each ack.
+//
+// When durable is a tripcast.PriorLog, so is the tee: the buffered logs
+// then get only the records durable did not hold already.
 func Tee(durable tripcast.PredictionLog, buffered ...tripcast.PredictionLog) tripcast.PredictionLog {
-	return tee{durable: durable, buffered: buffered}
+	t := tee{durable: durable, buffered: buffered}
+	if p, ok := durable.(tripcast.PriorLog); ok {
+		return priorTee{tee: t, prior: p}
+	}
+	return t
 }
 
 type tee struct {
@@ -42,3 +50,24 @@ func (t tee) Log(ctx context.Context, recs []tripcast.PredictionRecord) error {
 
 // Flush flushes the durable log only.
 func (t tee) Flush(ctx context.Context) error { return t.durable.Flush(ctx) }
+
+// priorTee is a tee whose durable log tells which records it held.
+type priorTee struct {
+	tee
+	prior tripcast.PriorLog
+}
+
+// LogPrior writes recs to the durable log, then hands the new ones to the
+// buffered logs.
+func (t priorTee) LogPrior(ctx context.Context, recs []tripcast.PredictionRecord, prior []time.Time) error {
+	if err := t.prior.LogPrior(ctx, recs, prior); err != nil {
+		return err
+	}
+	fresh := tripcast.NewRecords(recs, prior)
+	for _, l := range t.buffered {
+		if err := l.Log(ctx, fresh); err != nil {
+			return fmt.Errorf("buffered prediction log: %w", err)
+		}
+	}
+	return nil
+}

@@ -582,8 +582,29 @@ func Compact(ctx context.Context, store tripcast.BlobStore, hour time.Time) (int
 
 // Multi returns a PredictionLog that logs to every one of logs (say, the
 // metadata database and the parquet Writer): Log and Flush call each in
-// turn and stop at the first error.
-func Multi(logs ...tripcast.PredictionLog) tripcast.PredictionLog { return multi(logs) }
+// turn and stop at the first error. When the first is a tripcast.PriorLog,
+// so is the result: the others then get only the records it did not hold.
+func Multi(logs ...tripcast.PredictionLog) tripcast.PredictionLog {
+	if len(logs) > 0 {
+		if p, ok := logs[0].(tripcast.PriorLog); ok {
+			return priorMulti{multi: logs, prior: p}
+		}
+	}
+	return multi(logs)
+}
+
+// priorMulti is a multi whose first log tells which records it held.
+type priorMulti struct {
+	multi
+	prior tripcast.PriorLog
+}
+
+func (m priorMulti) LogPrior(ctx context.Context, recs []tripcast.PredictionRecord, prior []time.Time) error {
+	if err := m.prior.LogPrior(ctx, recs, prior); err != nil {
+		return err
+	}
+	return m.multi[1:].Log(ctx, tripcast.NewRecords(recs, prior))
+}
 
 type multi []tripcast.PredictionLog
 

@@ -94,6 +94,24 @@ func checkRecord(i int, rec *tripcast.PredictionRecord) error {
 // again is harmless. PostgreSQL takes the batch as array parameters in one
 // statement; SQLite as multi-row INSERTs of up to 100 rows.
 func (db *DB) LogPredictions(ctx context.Context, recs []tripcast.PredictionRecord) (inserted int, err error) {
+	return db.logPredictions(ctx, recs, nil)
+}
+
+// LogPredictionsPrior is LogPredictions, and sets prior[i] (len(prior) ==
+// len(recs)) to the PredictedAt of the row the log held already for
+// recs[i]'s ride_id, model and version (zero when recs[i] is new; a
+// record repeating an earlier one of recs counts as held already). It
+// costs nothing more while every record is new: the rows already held are
+// looked up only when an INSERT skipped some.
+func (db *DB) LogPredictionsPrior(ctx context.Context, recs []tripcast.PredictionRecord, prior []time.Time) (inserted int, err error) {
+	if len(prior) != len(recs) {
+		return 0, tripcast.FieldError("prior", "has %d times for %d records", len(prior), len(recs))
+	}
+	clear(prior)
+	return db.logPredictions(ctx, recs, prior)
+}
+
+func (db *DB) logPredictions(ctx context.Context, recs []tripcast.PredictionRecord, prior []time.Time) (inserted int, err error) {
 	if len(recs) == 0 {
 		return 0, nil
 	}
@@ -112,10 +130,14 @@ func (db *DB) LogPredictions(ctx context.Context, recs []tripcast.PredictionReco
 		if c.d.arrays {
 			n, err := insertPredictionArrays(ctx, c, recs)
 			inserted = n
+			if err == nil && n < len(recs) && prior != nil {
+				err = markPrior(ctx, c, recs, 0, len(recs), prior)
+			}
 			return err
 		}
 		args := make([]any, 0, min(len(recs), predictionChunk)*predictionColCount)
 		for rest := recs; len(rest) > 0; {
+			off := len(recs) - len(rest)
 			i := 0
 			for insertSizes[i] > len(rest) {
 				i++
@@ -136,6 +158,11 @@ func (db *DB) LogPredictions(ctx context.Context, recs []tripcast.PredictionReco
 				return err
 			}
 			inserted += int(n)
+			if int(n) < k && prior != nil {
+				if err := markPrior(ctx, c, recs, off, off+k, prior); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
@@ -143,6 +170,61 @@ func (db *DB) LogPredictions(ctx context.Context, recs []tripcast.PredictionReco
 		return 0, fmt.Errorf("log %d predictions: %w", len(recs), err)
 	}
 	return inserted, nil
+}
+
+// markPrior sets prior[i] for the records of recs[from:to] that an INSERT
+// skipped, inside its transaction: those whose row holds other timestamps
+// (an earlier attempt's) or that repeat an earlier record of recs (whose
+// timestamps may be the same: one batch, one clock reading).
+func markPrior(ctx context.Context, c conn, recs []tripcast.PredictionRecord, from, to int, prior []time.Time) error {
+	type key struct{ ride, model, version string }
+	type times struct{ received, predicted int64 }
+	ids := make([]any, 0, to-from)
+	var q strings.Builder
+	q.WriteString("SELECT ride_id, model, version, received_at, predicted_at FROM predictions WHERE ride_id IN (")
+	for i := from; i < to; i++ {
+		if i > from {
+			q.WriteString(", ")
+		}
+		q.WriteByte('?')
+		ids = append(ids, recs[i].RideID)
+	}
+	q.WriteByte(')')
+	rows, err := c.query(ctx, q.String(), ids...)
+	if err != nil {
+		return fmt.Errorf("look up logged predictions: %w", err)
+	}
+	held := make(map[key]times, to-from)
+	for rows.Next() {
+		var k key
+		var t times
+		if err := rows.Scan(&k.ride, &k.model, &k.version, &t.received, &t.predicted); err != nil {
+			_ = rows.Close()
+			return fmt.Errorf("look up logged predictions: %w", err)
+		}
+		held[k] = t
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("look up logged predictions: %w", err)
+	}
+	for i := from; i < to; i++ {
+		r := &recs[i]
+		t, ok := held[key{r.RideID, r.Model, r.Version}]
+		if !ok {
+			continue // not inserted and not held: cannot happen inside the transaction
+		}
+		repeat := false
+		for j := range recs[:i] {
+			if recs[j].RideID == r.RideID && recs[j].Model == r.Model && recs[j].Version == r.Version {
+				repeat = true
+				break
+			}
+		}
+		if repeat || t.received != micros(r.ReceivedAt) || t.predicted != micros(r.PredictedAt) {
+			prior[i] = fromMicros(t.predicted)
+		}
+	}
+	return nil
 }
 
 // predictionInsert returns the multi-row INSERT of n predictions.
@@ -322,7 +404,7 @@ func (db *DB) PredictionLog() *SQLPredictionLog { return &SQLPredictionLog{db: d
 // (see DB.PredictionLog).
 type SQLPredictionLog struct{ db *DB }
 
-var _ tripcast.PredictionLog = (*SQLPredictionLog)(nil)
+var _ tripcast.PriorLog = (*SQLPredictionLog)(nil)
 
 // Log stores recs (see DB.LogPredictions): they are durable when it
 // returns nil.
@@ -334,6 +416,13 @@ func (l *SQLPredictionLog) Log(ctx context.Context, recs []tripcast.PredictionRe
 // LogNew stores recs like Log and returns how many were not already logged.
 func (l *SQLPredictionLog) LogNew(ctx context.Context, recs []tripcast.PredictionRecord) (int, error) {
 	return l.db.LogPredictions(ctx, recs)
+}
+
+// LogPrior stores recs like Log and tells which the log held already (see
+// DB.LogPredictionsPrior).
+func (l *SQLPredictionLog) LogPrior(ctx context.Context, recs []tripcast.PredictionRecord, prior []time.Time) error {
+	_, err := l.db.LogPredictionsPrior(ctx, recs, prior)
+	return err
 }
 
 // Flush returns nil: Log already wrote synchronously.

@@ -84,6 +84,49 @@ func TestPredictionLog(t *testing.T) {
 				t.Errorf("got %+v, want versions 1 and 2", got)
 			}
 		})
+		t.Run("Prior", func(t *testing.T) {
+			// Rides 20000..20009 logged; then a batch of 300: rides
+			// 20005..20009 again (an earlier attempt's, so prior), new rides,
+			// a new ride repeated in another chunk of the same batch (with
+			// the same clock reading), and a new version of ride 20000.
+			db := MustOpenDB(t, e.Fresh(t)) // its own: the counts below stay
+			first := predRecords(20000, 10, "1", at)
+			if _, err := db.LogPredictions(ctx, first); err != nil {
+				t.Fatal(err)
+			}
+			later := at.Add(time.Minute)
+			recs := predRecords(20005, 290, "1", later)
+			recs = append(recs, recs[10], recs[200], predRecord(20000, "2", later))
+			for len(recs) < 300 {
+				recs = append(recs, predRecord(30000+len(recs), "1", later))
+			}
+			prior := make([]time.Time, len(recs))
+			prior[7] = time.Now() // overwritten: prior is cleared first
+			n, err := db.LogPredictionsPrior(ctx, recs, prior)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := 300 - 5 - 2; n != want {
+				t.Errorf("got %d inserted, want %d", n, want)
+			}
+			for i, p := range prior {
+				var want time.Time
+				switch {
+				case i < 5:
+					want = first[5+i].PredictedAt
+				case i == 290:
+					want = recs[10].PredictedAt
+				case i == 291:
+					want = recs[200].PredictedAt
+				}
+				if !p.Equal(want) {
+					t.Errorf("record %d (ride %s v%s): got prior %v, want %v", i, recs[i].RideID, recs[i].Version, p, want)
+				}
+			}
+			if _, err := db.LogPredictionsPrior(ctx, recs, prior[:3]); tripcast.ErrorCode(err) != tripcast.EINVALID {
+				t.Errorf("prior of the wrong length: got %v, want %s", err, tripcast.EINVALID)
+			}
+		})
 		t.Run("Concurrent", func(t *testing.T) {
 			// Two consumers logging the same batch at once: each row once.
 			recs := predRecords(10000, 500, "1", at)

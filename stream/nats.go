@@ -104,7 +104,10 @@ type NATS struct {
 	fastStreams sync.Map // string -> bool
 }
 
-var _ tripcast.Stream = (*NATS)(nil)
+var (
+	_ tripcast.Stream  = (*NATS)(nil)
+	_ tripcast.Scanner = (*NATS)(nil)
+)
 
 // OpenNATS connects to the NATS server or cluster at url
 // ("nats://host:4222", several separated by commas), or to opts.Server
@@ -540,6 +543,67 @@ func (n *NATS) handle(ctx context.Context, log *slog.Logger, stream string, raw 
 		}
 		for _, m := range raw {
 			_ = m.InProgress() // restart AckWait; if lost, AckWait redelivers
+		}
+	}
+}
+
+// Scan reads stream from the first message stored at or after since to the
+// last one it held when Scan began, with an ordered consumer (ephemeral,
+// in memory, no acks) that pulls ahead (see tripcast.Scanner).
+func (n *NATS) Scan(ctx context.Context, stream string, since time.Time, fn func(tripcast.Message) error) error {
+	if err := checkName("stream", stream); err != nil {
+		return err
+	}
+	ictx, cancel := n.timeout(ctx)
+	st, err := n.js.Stream(ictx, stream)
+	cancel()
+	if err != nil {
+		return n.mapErr("scan", stream, err)
+	}
+	state := st.CachedInfo().State
+	if state.Msgs == 0 || state.LastTime.Before(since) {
+		return nil
+	}
+	last := state.LastSeq
+	cctx, cancel := n.timeout(ctx)
+	cons, err := st.OrderedConsumer(cctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since, InactiveThreshold: time.Minute})
+	cancel()
+	if err != nil {
+		return n.mapErr("scan", stream, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(n.opt.BatchSize))
+	if err != nil {
+		return n.mapErr("scan", stream, err)
+	}
+	defer it.Stop()
+	// Waiting longer than Timeout for the next message ends the scan: the
+	// messages up to last went (expired or deleted) while Scan ran.
+	idle := errors.New("no message for the timeout")
+	nctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	timer := time.AfterFunc(n.opt.Timeout, func() { stop(idle) })
+	defer timer.Stop()
+	for {
+		m, err := it.Next(jetstream.NextContext(nctx))
+		if err != nil {
+			if context.Cause(nctx) == idle {
+				return nil
+			}
+			return n.mapErr("scan", stream, err)
+		}
+		timer.Reset(n.opt.Timeout)
+		msg := toMessage(stream, m)
+		msg.Delivered = 0
+		if err := fn(msg); err != nil {
+			return err
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return n.mapErr("scan", stream, err)
+		}
+		if md.Sequence.Stream >= last {
+			return nil
 		}
 	}
 }

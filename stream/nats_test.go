@@ -3,6 +3,7 @@ package stream_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net/url"
 	"os"
 	"os/exec"
@@ -289,28 +290,102 @@ func TestNATSPending(t *testing.T) {
 	})
 }
 
+// natsEngines open the two NATS engines: embedded, and the server running
+// on these machines.
+var natsEngines = map[string]func(t *testing.T) *stream.NATS{
+	"Embedded": func(t *testing.T) *stream.NATS {
+		s, err := stream.OpenEmbedded(context.Background(), t.TempDir(), "", testNATSOptions(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	},
+	"External": func(t *testing.T) *stream.NATS {
+		u, _ := url.Parse(natsTestURL())
+		testenv.Require(t, "NATS", u.Host)
+		s, err := stream.OpenNATS(context.Background(), natsTestURL(), testNATSOptions(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	},
+}
+
+// TestNATSScan: Scan reads a stream back from a time, in order, with keys
+// and positions, up to its last message; nothing when the time is past the
+// last message; ENOTFOUND for a missing stream; the callback's error.
+func TestNATSScan(t *testing.T) {
+	for name, open := range natsEngines {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			h := mustOpenHarness(t, func() (tripcast.Stream, error) { return s, nil })
+			ctx := testCtx(t)
+			st := h.newStream("scan")
+			const n = 2500 // more than one pull of the ordered consumer
+			msgs := make([]tripcast.Message, n)
+			for i := range msgs {
+				msgs[i] = tripcast.Message{Key: "k" + strconv.Itoa(i%7), Data: rideEvent(i)}
+			}
+			if err := s.PublishBatch(ctx, st, msgs); err != nil {
+				t.Fatal(err)
+			}
+			scan := func(since time.Time) []tripcast.Message {
+				t.Helper()
+				var got []tripcast.Message
+				if err := s.Scan(ctx, st, since, func(m tripcast.Message) error {
+					got = append(got, m)
+					return nil
+				}); err != nil {
+					t.Fatalf("Scan since %v: %v", since, err)
+				}
+				return got
+			}
+			all := scan(time.Time{})
+			if len(all) != n {
+				t.Fatalf("Scan from the start: got %d messages, want %d", len(all), n)
+			}
+			for i, m := range all {
+				if string(m.Data) != string(rideEvent(i)) || m.Key != msgs[i].Key || m.ID != strconv.Itoa(i+1) ||
+					m.Stored.IsZero() || m.Stream != st || m.Delivered != 0 {
+					t.Fatalf("message %d: got %+v, want key %s, data %s, ID %d, a stored time", i, m, msgs[i].Key, rideEvent(i), i+1)
+				}
+			}
+			// Later messages, then a scan from a time in between: the
+			// messages stored at or after it, and no more than were there.
+			time.Sleep(20 * time.Millisecond)
+			mid := time.Now()
+			time.Sleep(20 * time.Millisecond)
+			if err := s.PublishBatch(ctx, st, msgs[:10]); err != nil {
+				t.Fatal(err)
+			}
+			if got := scan(mid); len(got) != 10 || got[0].ID != strconv.Itoa(n+1) || got[9].ID != strconv.Itoa(n+10) {
+				t.Errorf("Scan from between the batches: got %d messages (%v...), want the last 10", len(got), got)
+			}
+			if got := scan(time.Now().Add(time.Minute)); len(got) != 0 {
+				t.Errorf("Scan from after the last message: got %d messages, want none", len(got))
+			}
+			stop := errors.New("enough")
+			seen := 0
+			if err := s.Scan(ctx, st, time.Time{}, func(tripcast.Message) error {
+				seen++
+				if seen == 3 {
+					return stop
+				}
+				return nil
+			}); !errors.Is(err, stop) || seen != 3 {
+				t.Errorf("Scan stopped by its callback: got %v after %d messages, want %v after 3", err, seen, stop)
+			}
+			if err := s.Scan(ctx, "missing_"+st, time.Time{}, func(tripcast.Message) error { return nil }); tripcast.ErrorCode(err) != tripcast.ENOTFOUND {
+				t.Errorf("Scan of a missing stream: got %v, want %s", err, tripcast.ENOTFOUND)
+			}
+		})
+	}
+}
+
 // TestNATSDedup: messages published with an ID are stored once, even when
 // the batch is published again (a retry), on both NATS engines.
 func TestNATSDedup(t *testing.T) {
-	engines := map[string]func(t *testing.T) tripcast.Stream{
-		"Embedded": func(t *testing.T) tripcast.Stream {
-			s, err := stream.OpenEmbedded(context.Background(), t.TempDir(), "", testNATSOptions(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-		"External": func(t *testing.T) tripcast.Stream {
-			u, _ := url.Parse(natsTestURL())
-			testenv.Require(t, "NATS", u.Host)
-			s, err := stream.OpenNATS(context.Background(), natsTestURL(), testNATSOptions(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-	}
-	for name, open := range engines {
+	for name, open := range natsEngines {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
 			h := mustOpenHarness(t, func() (tripcast.Stream, error) { return s, nil })

@@ -71,7 +71,7 @@ func newPipeline(t *testing.T, e engine, noModel bool, maxDeliver int, plogWrap 
 		plog = plogWrap(plog)
 	}
 	pl.c, err = consume.New(consume.Config{Input: pl.in, Output: pl.out, DeadLetter: pl.dlq, Consumer: "predict",
-		MaxDeliver: maxDeliver, WaitModel: 20 * time.Millisecond, Registerer: reg, Logger: testLogger(t)}, pl.s, pl.p, plog)
+		Source: e.source, MaxDeliver: maxDeliver, WaitModel: 20 * time.Millisecond, Registerer: reg, Logger: testLogger(t)}, pl.s, pl.p, plog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,9 +307,11 @@ func TestConsumeRedelivered(t *testing.T) {
 
 // flakyOutput fails the first PublishBatch to the output stream: before
 // publishing anything (a crash between logging and publishing), or after
-// publishing all of it (a crash between publishing and acknowledging).
+// publishing all of it (a crash between publishing and acknowledging). It
+// forwards what the consumer and the test helpers look for beyond
+// tripcast.Stream: Scan and DeleteStream.
 type flakyOutput struct {
-	*stream.NATS
+	tripcast.Stream
 	output string
 	after  bool
 	failed atomic.Bool
@@ -317,14 +319,24 @@ type flakyOutput struct {
 
 func (f *flakyOutput) PublishBatch(ctx context.Context, name string, msgs []tripcast.Message) error {
 	if name != f.output || !f.failed.CompareAndSwap(false, true) {
-		return f.NATS.PublishBatch(ctx, name, msgs)
+		return f.Stream.PublishBatch(ctx, name, msgs)
 	}
 	if f.after {
-		if err := f.NATS.PublishBatch(ctx, name, msgs); err != nil {
+		if err := f.Stream.PublishBatch(ctx, name, msgs); err != nil {
 			return err
 		}
 	}
 	return tripcast.Errorf(tripcast.EUNAVAILABLE, "injected failure (after publishing: %v)", f.after)
+}
+
+// Scan reads the wrapped stream back (every engine here is a Scanner).
+func (f *flakyOutput) Scan(ctx context.Context, name string, since time.Time, fn func(tripcast.Message) error) error {
+	return f.Stream.(tripcast.Scanner).Scan(ctx, name, since, fn)
+}
+
+// DeleteStream deletes a stream of the wrapped engine (names' cleanup).
+func (f *flakyOutput) DeleteStream(ctx context.Context, name string) error {
+	return f.Stream.(deleter).DeleteStream(ctx, name)
 }
 
 // TestConsumeCrashWindow: a batch whose predictions were logged, and then
@@ -332,15 +344,30 @@ func (f *flakyOutput) PublishBatch(ctx context.Context, name string, msgs []trip
 // its output stream lacks (the log tells which were logged before; the
 // output stream is read back for those), with no duplicate-detection IDs.
 // Events repeated by the producer, inside a batch or later, get no second
-// prediction either.
+// prediction either. On every engine: Kinesis too reads its output back.
 func TestConsumeCrashWindow(t *testing.T) {
 	for _, after := range []bool{false, true} {
-		for _, e := range engines[:2] { // the NATS engines: they can read a stream back
+		for _, e := range engines {
 			t.Run(fmt.Sprintf("%s/published=%v", e.name, after), func(t *testing.T) {
 				const n = 300
-				var flaky *flakyOutput
-				pl := newPipeline(t, engine{name: e.name, open: func(t *testing.T, db *sqlstore.DB) tripcast.Stream {
-					flaky = &flakyOutput{NATS: e.open(t, db).(*stream.NATS), after: after}
+				var (
+					flaky      *flakyOutput
+					wantSource = tripcast.SourceNATS
+				)
+				// The wrapper hides the engine's type from consume.New,
+				// which picks the source from it: give it explicitly.
+				if e.name == "kinesis" {
+					wantSource = tripcast.SourceKinesis
+				}
+				pl := newPipeline(t, engine{name: e.name, source: wantSource, open: func(t *testing.T, db *sqlstore.DB) tripcast.Stream {
+					inner := e.open(t, db)
+					if _, ok := inner.(tripcast.Scanner); !ok {
+						t.Fatalf("engine %s: %T cannot be read back (no Scan)", e.name, inner)
+					}
+					if _, ok := inner.(*stream.Kinesis); ok != (wantSource == tripcast.SourceKinesis) {
+						t.Fatalf("engine %s: got a %T, want source %s", e.name, inner, wantSource)
+					}
+					flaky = &flakyOutput{Stream: inner, after: after}
 					return flaky
 				}}, false, 0, nil)
 				flaky.output = pl.out
@@ -371,6 +398,13 @@ func TestConsumeCrashWindow(t *testing.T) {
 					if m.ID == "" {
 						t.Fatalf("output message without its stream position: %+v", m)
 					}
+				}
+				if got := pl.c.Config().Source; got != wantSource {
+					t.Errorf("consumer source: got %q, want %q", got, wantSource)
+				}
+				recs, err := pl.db.GetPredictions(testCtx(t), "w0")
+				if err != nil || len(recs) != 1 || recs[0].Source != wantSource {
+					t.Errorf("ride w0: got records %+v (%v), want one with source %s", recs, err, wantSource)
 				}
 			})
 		}

@@ -150,9 +150,14 @@ func kinesisTestEndpoint() string {
 type engine struct {
 	name string
 	open func(t *testing.T, db *sqlstore.DB) tripcast.Stream
-	// dedupOutput: the engine drops a republished output message with the
-	// same ID (NATS), so the output stream holds each prediction once.
+	// dedupOutput: the output stream holds each prediction once, also when
+	// a batch comes again: the consumer reads it back (tripcast.Scanner)
+	// before publishing a prediction an earlier attempt logged, and NATS
+	// also drops a republished message with the same ID.
 	dedupOutput bool
+	// source is the Config.Source of the pipeline's consumer; empty leaves
+	// consume.New's default, from the stream's type (a wrapper hides it).
+	source string
 }
 
 // deleter is implemented by the engines that can delete a stream.
@@ -184,7 +189,7 @@ var engines = []engine{
 		t.Cleanup(func() { s.Close() })
 		return s
 	}},
-	{name: "kinesis", open: func(t *testing.T, db *sqlstore.DB) tripcast.Stream {
+	{name: "kinesis", dedupOutput: true, open: func(t *testing.T, db *sqlstore.DB) tripcast.Stream {
 		u, err := url.Parse(kinesisTestEndpoint())
 		if err != nil {
 			t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +53,10 @@ type Kinesis struct {
 	discover time.Duration // shard re-discovery period
 }
 
-var _ tripcast.Stream = (*Kinesis)(nil)
+var (
+	_ tripcast.Stream  = (*Kinesis)(nil)
+	_ tripcast.Scanner = (*Kinesis)(nil)
+)
 
 // OpenKinesis opens Kinesis as described by rawURL:
 //
@@ -473,14 +477,8 @@ func (k *Kinesis) consumeShard(ctx context.Context, log *slog.Logger, stream, co
 		if len(out.Records) > 0 {
 			batch = batch[:0]
 			for _, r := range out.Records {
-				batch = append(batch, tripcast.Message{
-					Stream:    stream,
-					Key:       aws.ToString(r.PartitionKey),
-					Data:      r.Data,
-					ID:        shard + ":" + aws.ToString(r.SequenceNumber),
-					Delivered: 1,
-					Stored:    aws.ToTime(r.ApproximateArrivalTimestamp),
-				})
+				batch = append(batch, recordMessage(stream, shard, r))
+				batch[len(batch)-1].Delivered = 1
 				if failedTo != "" && seqLE(aws.ToString(r.SequenceNumber), failedTo) {
 					batch[len(batch)-1].Delivered = attempts + 1
 				}
@@ -522,6 +520,213 @@ func (k *Kinesis) consumeShard(ctx context.Context, log *slog.Logger, stream, co
 		}
 	}
 	return nil
+}
+
+// scanIteratorWait bounds Scan's AT_TIMESTAMP GetShardIterator calls.
+// Kinesis answers them at once; kinesalite never answers one on a shard that
+// holds no record that recent. After the wait Scan reads the shard from its
+// oldest record instead and skips the older records: slower, never wrong.
+const scanIteratorWait = 2 * time.Second
+
+// Scan reads the records of stream that arrived at or after since (their
+// ApproximateArrivalTimestamp, which Kinesis keeps in milliseconds) up to
+// the last one the stream held when Scan began, without a consumer or a
+// checkpoint (see tripcast.Scanner). Kinesis orders records per shard only,
+// so Scan reads every listed shard (closed parents of a split or merge
+// included) one after another, each after its parents, each in sequence
+// order: the records of one key come in publish order. A shard is started
+// with an AT_TIMESTAMP iterator (TRIM_HORIZON for a zero since) and read
+// with GetRecords of up to the batch parameter's count, without pausing
+// while records come, until it is read to its end (closed), GetRecords finds
+// nothing more (MillisBehindLatest 0), or a record arrived after Scan began.
+// That last test compares the server's arrival time with this machine's
+// clock: the two are assumed in step. Throttling and expired iterators are
+// retried until ctx is done.
+func (k *Kinesis) Scan(ctx context.Context, stream string, since time.Time, fn func(tripcast.Message) error) error {
+	if err := checkName("stream", stream); err != nil {
+		return err
+	}
+	if fn == nil {
+		return tripcast.FieldError("fn", "is nil")
+	}
+	began := time.Now()
+	shards, err := k.listShards(ctx, stream)
+	if err != nil {
+		return err
+	}
+	if since.After(began) {
+		return nil // no record can be that recent and held already
+	}
+	for _, s := range parentsFirst(shards) {
+		if err := k.scanShard(ctx, stream, aws.ToString(s.ShardId), since, began, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanShard is Scan on one shard. It returns fn's error as is.
+func (k *Kinesis) scanShard(ctx context.Context, stream, shard string, since, began time.Time, fn func(tripcast.Message) error) error {
+	// Arrival times are milliseconds, and the SDK may decode one a
+	// millisecond early: records are skipped (when read from the oldest)
+	// only when clearly older than since.
+	skipBefore := since.Truncate(time.Millisecond).Add(-time.Millisecond)
+	var (
+		it, last string // last: the sequence number of the last record read
+		retry    = backoff{min: 100 * time.Millisecond, max: 2 * time.Second}
+	)
+	for {
+		if err := ctx.Err(); err != nil {
+			return k.mapErr("scan shard "+shard, stream, err)
+		}
+		if it == "" {
+			var err error
+			if it, err = k.scanIterator(ctx, stream, shard, since, last); err != nil {
+				if throttled(err) && sleep(ctx, retry.next()) {
+					continue
+				}
+				return k.mapErr("scan: get shard iterator of "+shard, stream, err)
+			}
+			if it == "" {
+				return nil // nothing that recent in the shard
+			}
+		}
+		out, err := k.client.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(it), Limit: aws.Int32(k.batch)})
+		if err != nil {
+			var expired *types.ExpiredIteratorException
+			switch {
+			case errors.As(err, &expired): // fn took minutes: position again after the last record
+				it = ""
+				continue
+			case throttled(err) && sleep(ctx, retry.next()):
+				continue
+			}
+			return k.mapErr("scan: get records of "+shard, stream, err)
+		}
+		retry.reset()
+		for _, r := range out.Records {
+			m := recordMessage(stream, shard, r)
+			if m.Stored.After(began) {
+				return nil // stored after Scan began: the shard is read
+			}
+			last = aws.ToString(r.SequenceNumber)
+			if m.Stored.Before(skipBefore) {
+				continue
+			}
+			if err := fn(m); err != nil {
+				return err
+			}
+		}
+		switch {
+		case out.NextShardIterator == nil: // closed, and read to its end
+			return nil
+		case len(out.Records) > 0: // more may follow at once
+		case aws.ToInt64(out.MillisBehindLatest) == 0: // caught up
+			return nil
+		default: // an empty stretch of the shard: a short pause (5 calls/s per shard)
+			sleep(ctx, min(k.poll, 200*time.Millisecond))
+		}
+		it = aws.ToString(out.NextShardIterator)
+	}
+}
+
+// scanIterator returns Scan's iterator on shard: after sequence number last
+// when some record was read already, else at since (or the oldest record for
+// a zero since). It returns "" when the server says since is after its
+// clock: the shard holds nothing that recent. Errors are the SDK's.
+func (k *Kinesis) scanIterator(ctx context.Context, stream, shard string, since time.Time, last string) (string, error) {
+	in := &kinesis.GetShardIteratorInput{StreamName: aws.String(stream), ShardId: aws.String(shard)}
+	switch {
+	case last != "":
+		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
+		in.StartingSequenceNumber = aws.String(last)
+	case since.UnixMilli() <= 0:
+		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
+	default:
+		in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
+		in.Timestamp = aws.Time(since)
+		cctx, cancel := context.WithTimeout(ctx, scanIteratorWait)
+		out, err := k.client.GetShardIterator(cctx, in)
+		cancel()
+		var inv *types.InvalidArgumentException
+		switch {
+		case err == nil:
+			return aws.ToString(out.ShardIterator), nil
+		case errors.As(err, &inv) && strings.Contains(inv.ErrorMessage(), "greater than the current"):
+			return "", nil
+		case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+			k.log.Warn("scan: no answer to an AT_TIMESTAMP shard iterator, reading the shard from its oldest record",
+				"stream", stream, "shard", shard, "since", since, "wait", scanIteratorWait)
+			in.ShardIteratorType, in.Timestamp = types.ShardIteratorTypeTrimHorizon, nil
+		default:
+			return "", err
+		}
+	}
+	out, err := k.client.GetShardIterator(ctx, in)
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.ShardIterator), nil
+}
+
+// throttled reports whether err is Kinesis refusing a call for its rate
+// (worth retrying after a pause).
+func throttled(err error) bool {
+	var (
+		limit    *types.LimitExceededException
+		throttle *types.ProvisionedThroughputExceededException
+	)
+	return errors.As(err, &limit) || errors.As(err, &throttle)
+}
+
+// parentsFirst returns shards with each shard after its parents that are
+// listed too, otherwise in the listed order (Kinesis lists parents first
+// already; this does not rely on it).
+func parentsFirst(shards []types.Shard) []types.Shard {
+	listed := make(map[string]bool, len(shards))
+	for _, s := range shards {
+		listed[aws.ToString(s.ShardId)] = true
+	}
+	done := make(map[string]bool, len(shards))
+	out := make([]types.Shard, 0, len(shards))
+	for added := true; added; {
+		added = false
+		for _, s := range shards {
+			id := aws.ToString(s.ShardId)
+			if done[id] {
+				continue
+			}
+			ready := true
+			for _, p := range []*string{s.ParentShardId, s.AdjacentParentShardId} {
+				if pid := aws.ToString(p); pid != "" && pid != id && listed[pid] && !done[pid] {
+					ready = false
+				}
+			}
+			if ready {
+				done[id], added = true, true
+				out = append(out, s)
+			}
+		}
+	}
+	for _, s := range shards { // a parent cycle, which Kinesis never lists
+		if id := aws.ToString(s.ShardId); !done[id] {
+			done[id] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// recordMessage converts a Kinesis record of shard (Delivered 0; ID
+// "shardId:sequenceNumber").
+func recordMessage(stream, shard string, r types.Record) tripcast.Message {
+	return tripcast.Message{
+		Stream: stream,
+		Key:    aws.ToString(r.PartitionKey),
+		Data:   r.Data,
+		ID:     shard + ":" + aws.ToString(r.SequenceNumber),
+		Stored: aws.ToTime(r.ApproximateArrivalTimestamp),
+	}
 }
 
 // seqLE reports whether Kinesis sequence number a <= b. They are decimal

@@ -2,11 +2,15 @@ package stream_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -67,11 +71,7 @@ func TestKinesisSplit(t *testing.T) {
 	publish(0, 30)
 	waitFor(t, "30 messages before the split", func() bool { return count() >= 30 })
 
-	client := kinesis.New(kinesis.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(kinesisTestEndpoint()),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
+	client := testKinesisClient()
 	shards, err := client.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(name)})
 	if err != nil {
 		t.Fatal(err)
@@ -138,4 +138,246 @@ func TestOpenKinesis(t *testing.T) {
 			t.Errorf("Publish with nothing listening: got %v, want %s", err, tripcast.EUNAVAILABLE)
 		}
 	})
+}
+
+// testKinesisClient is a raw Kinesis client on the test server, for what
+// the engine does not do (splitting a shard, listing shards).
+func testKinesisClient() *kinesis.Client {
+	return kinesis.New(kinesis.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(kinesisTestEndpoint()),
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	})
+}
+
+// openTestKinesis opens the engine on the test server (kinesalite; the
+// test is skipped without it, or fails when CI=true), creating streams of
+// the given shard count and reading 16 records per GetRecords, so that a
+// few hundred records take many calls.
+func openTestKinesis(t *testing.T, shards int) *stream.Kinesis {
+	t.Helper()
+	u, err := url.Parse(kinesisTestEndpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Require(t, "Kinesis (kinesalite)", u.Host)
+	raw := fmt.Sprintf("kinesis://?shards=%d&batch=16&poll=50ms&discover=200ms&endpoint=%s", shards, url.QueryEscape(kinesisTestEndpoint()))
+	s, err := stream.OpenKinesis(context.Background(), raw, newMemCheckpoints(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// scanAll returns the messages Scan hands its callback, failing the test
+// when Scan fails.
+func scanAll(t *testing.T, ctx context.Context, s tripcast.Scanner, name string, since time.Time) []tripcast.Message {
+	t.Helper()
+	var got []tripcast.Message
+	if err := s.Scan(ctx, name, since, func(m tripcast.Message) error {
+		got = append(got, m)
+		return nil
+	}); err != nil {
+		t.Fatalf("Scan since %v: %v", since, err)
+	}
+	return got
+}
+
+// shardOf returns the shard part of a Kinesis message ID
+// ("shardId-000000000001:4962..."), failing the test on another form.
+func shardOf(t *testing.T, m tripcast.Message) string {
+	t.Helper()
+	shard, seq, ok := strings.Cut(m.ID, ":")
+	if !ok || !strings.HasPrefix(shard, "shardId-") || seq == "" {
+		t.Fatalf("message %q: got ID %q, want shardId:sequenceNumber", m.Data, m.ID)
+	}
+	return shard
+}
+
+// TestKinesisScan: Scan reads a stream back from a time, shard after
+// shard, each in order, with keys, positions and arrival times, up to its
+// last record; nothing when the time is past the last record; the
+// callback's error stops it; ENOTFOUND for a missing stream.
+func TestKinesisScan(t *testing.T) {
+	s := openTestKinesis(t, 2)
+	h := mustOpenHarness(t, func() (tripcast.Stream, error) { return s, nil })
+	ctx := testCtx(t)
+	st := h.newStream("scan")
+	const n = 300
+	msgs := make([]tripcast.Message, n)
+	index := map[string]int{} // data -> i
+	for i := range msgs {
+		msgs[i] = tripcast.Message{Key: "k" + strconv.Itoa(i%7), Data: rideEvent(i)}
+		index[string(rideEvent(i))] = i
+	}
+	if err := s.PublishBatch(ctx, st, msgs); err != nil {
+		t.Fatal(err)
+	}
+
+	all := scanAll(t, ctx, s, st, time.Time{})
+	if len(all) != n {
+		t.Fatalf("Scan from the start: got %d messages, want %d", len(all), n)
+	}
+	var (
+		seen   = map[int]bool{}
+		lastOf = map[string]int{} // key -> index of its last message so far
+		shards []string           // the shards in the order read, once each
+	)
+	for _, m := range all {
+		i, ok := index[string(m.Data)]
+		if !ok || seen[i] {
+			t.Fatalf("got message %q: not published, or seen twice", m.Data)
+		}
+		seen[i] = true
+		if m.Key != msgs[i].Key || m.Stream != st || m.Delivered != 0 || m.Stored.IsZero() {
+			t.Fatalf("message %d: got %+v, want key %s, stream %s, Delivered 0, a stored time", i, m, msgs[i].Key, st)
+		}
+		if last, ok := lastOf[m.Key]; ok && i <= last {
+			t.Errorf("key %s: message %d after %d, want publish order", m.Key, i, last)
+		}
+		lastOf[m.Key] = i
+		if sh := shardOf(t, m); len(shards) == 0 || shards[len(shards)-1] != sh {
+			if slices.Contains(shards, sh) {
+				t.Fatalf("shard %s read again after %v: want one shard after another", sh, shards)
+			}
+			shards = append(shards, sh)
+		}
+	}
+	if len(shards) != 2 {
+		t.Fatalf("got messages of shards %v, want both shards (the keys spread over them)", shards)
+	}
+
+	// The same IDs and arrival times as a consumer sees.
+	c := newCollector()
+	cons := startConsume(t, s, st, "scan_check", c.handler)
+	waitFor(t, "every message consumed", func() bool { return c.distinct() == n })
+	cons.stop(t)
+	consumed := map[string]tripcast.Message{}
+	for _, m := range c.snapshot() {
+		consumed[string(m.Data)] = m
+	}
+	for _, m := range all {
+		if cm := consumed[string(m.Data)]; cm.ID != m.ID || !cm.Stored.Equal(m.Stored) {
+			t.Fatalf("message %q: Scan gave ID %s stored %v, Consume gave %s stored %v", m.Data, m.ID, m.Stored, cm.ID, cm.Stored)
+		}
+	}
+
+	// Later messages, all of one key (so one shard holds nothing that
+	// recent), then a scan from a time in between: exactly those.
+	time.Sleep(50 * time.Millisecond) // arrival times are milliseconds
+	mid := time.Now()
+	time.Sleep(50 * time.Millisecond)
+	later := make([]tripcast.Message, 10)
+	for i := range later {
+		later[i] = tripcast.Message{Key: "late", Data: rideEvent(n + i)}
+	}
+	if err := s.PublishBatch(ctx, st, later); err != nil {
+		t.Fatal(err)
+	}
+	got := scanAll(t, ctx, s, st, mid)
+	if len(got) != len(later) {
+		t.Fatalf("Scan from between the batches: got %d messages, want the last %d", len(got), len(later))
+	}
+	for i, m := range got {
+		if string(m.Data) != string(later[i].Data) || m.Key != "late" {
+			t.Errorf("Scan from between the batches: message %d: got %q (key %s), want %q (key late)", i, m.Data, m.Key, later[i].Data)
+		}
+	}
+	if got := scanAll(t, ctx, s, st, time.Now().Add(time.Minute)); len(got) != 0 {
+		t.Errorf("Scan from after the last message: got %d messages, want none", len(got))
+	}
+
+	stop := errors.New("enough")
+	calls := 0
+	if err := s.Scan(ctx, st, time.Time{}, func(tripcast.Message) error {
+		calls++
+		if calls == 3 {
+			return stop
+		}
+		return nil
+	}); err != stop || calls != 3 {
+		t.Errorf("Scan stopped by its callback: got %v after %d messages, want %v (as is) after 3", err, calls, stop)
+	}
+	if err := s.Scan(ctx, "missing_"+st, time.Time{}, func(tripcast.Message) error { return nil }); tripcast.ErrorCode(err) != tripcast.ENOTFOUND {
+		t.Errorf("Scan of a missing stream: got %v, want %s", err, tripcast.ENOTFOUND)
+	}
+	if err := s.Scan(ctx, "bad.name", time.Time{}, func(tripcast.Message) error { return nil }); tripcast.ErrorCode(err) != tripcast.EINVALID {
+		t.Errorf("Scan of a bad name: got %v, want %s", err, tripcast.EINVALID)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Scan(canceled, st, time.Time{}, func(tripcast.Message) error { return nil }); err == nil {
+		t.Errorf("Scan with a canceled context: got nil, want an error")
+	}
+}
+
+// TestKinesisScanSplit: after a shard split, Scan reads the closed parent
+// to its end, then its children: every record once, each key in publish
+// order.
+func TestKinesisScanSplit(t *testing.T) {
+	s := openTestKinesis(t, 1)
+	h := mustOpenHarness(t, func() (tripcast.Stream, error) { return s, nil })
+	ctx := testCtx(t)
+	name := h.newStream("scansplit")
+	publish := func(from, to int) {
+		t.Helper()
+		var msgs []tripcast.Message
+		for i := from; i < to; i++ {
+			msgs = append(msgs, tripcast.Message{Key: "key" + strconv.Itoa(i%5), Data: []byte(strconv.Itoa(i))})
+		}
+		if err := s.PublishBatch(ctx, name, msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(0, 40)
+	client := testKinesisClient()
+	listed, err := client.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := aws.ToString(listed.Shards[0].ShardId)
+	if _, err := client.SplitShard(ctx, &kinesis.SplitShardInput{
+		StreamName:         aws.String(name),
+		ShardToSplit:       aws.String(parent),
+		NewStartingHashKey: aws.String("170141183460469231731687303715884105728"), // 2^127, the middle
+	}); err != nil {
+		t.Fatalf("SplitShard: %v", err)
+	}
+	if err := s.EnsureStream(ctx, name); err != nil { // waits until ACTIVE again
+		t.Fatal(err)
+	}
+	// kinesalite dates a split's children one second ahead: records put to
+	// them sooner would arrive "in the future", after Scan began.
+	time.Sleep(1100 * time.Millisecond)
+	publish(40, 80)
+
+	all := scanAll(t, ctx, s, name, time.Time{})
+	if len(all) != 80 {
+		t.Fatalf("got %d messages, want 80 (parent and children)", len(all))
+	}
+	lastOf := map[string]int{}
+	children := map[string]bool{}
+	for j, m := range all {
+		i, err := strconv.Atoi(string(m.Data))
+		if err != nil {
+			t.Fatalf("message %d: got data %q", j, m.Data)
+		}
+		if sh := shardOf(t, m); sh == parent {
+			if j >= 40 || i >= 40 {
+				t.Errorf("message %d (published %d) from the parent: want the parent's 40, first", j, i)
+			}
+		} else {
+			children[sh] = true
+			if i < 40 {
+				t.Errorf("message %d (published %d, before the split) from child %s", j, i, sh)
+			}
+		}
+		if last, ok := lastOf[m.Key]; ok && i <= last {
+			t.Errorf("key %s: message %d after %d, want publish order", m.Key, i, last)
+		}
+		lastOf[m.Key] = i
+	}
+	if len(children) == 0 {
+		t.Errorf("no message from the children of %s", parent)
+	}
 }

@@ -73,6 +73,17 @@ type Config struct {
 	// LagEvery is how often the stream lag gauge is refreshed, when the
 	// engine tells it (NATS). Default 5 s.
 	LagEvery time.Duration
+	// ScanWindow bounds how far back the output stream is read to find a
+	// prediction the log held already (see logAndPublish): a crashed
+	// attempt's predictions are seconds to minutes old and always looked
+	// for in full when younger than ScanWindow; one logged earlier than
+	// that (a producer repeating a ride from long ago, or a consumer down
+	// for longer) is looked for in the last ScanWindow only, and published
+	// again when not found there. The stream reads back about 380,000
+	// messages/s here, so at 50,000 events/s the default 2 minutes (the
+	// duplicate window JetStream would otherwise keep) reads in 16 s, within
+	// AckWait. Default 2 minutes.
+	ScanWindow time.Duration
 	// Registerer, when set, gets the consumer's own metrics (redeliveries
 	// and handler failures); the event accounting goes to the predictor's
 	// serve.Metrics.
@@ -110,6 +121,9 @@ func (c *Config) setDefaults(s tripcast.Stream) {
 	}
 	if c.LagEvery <= 0 {
 		c.LagEvery = 5 * time.Second
+	}
+	if c.ScanWindow <= 0 {
+		c.ScanWindow = 2 * time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -544,8 +558,8 @@ const scanSlack = 2 * time.Second
 // unpublished returns w's output messages without those held already by
 // the log (w.prior) that are in the output stream already, or that repeat
 // an earlier event of the batch. It reads the output stream from the
-// earliest of their logging times: a redelivery after a crash reads back
-// about AckWait of output, once.
+// earliest of their logging times (at most Config.ScanWindow back): a
+// redelivery after a crash reads back about AckWait of output, once.
 func (c *Consumer) unpublished(ctx context.Context, w *work) ([]tripcast.Message, error) {
 	type key struct{ ride, version string }
 	want := make(map[key]bool) // held already: true once found in the output
@@ -571,7 +585,11 @@ func (c *Consumer) unpublished(ctx context.Context, w *work) ([]tripcast.Message
 	if len(want) > 0 {
 		t0 := time.Now()
 		scanned := 0
-		err := c.scan.Scan(ctx, c.cfg.Output, since.Add(-scanSlack), func(m tripcast.Message) error {
+		from := since.Add(-scanSlack)
+		if oldest := c.cfg.Now().Add(-c.cfg.ScanWindow); from.Before(oldest) {
+			from = oldest
+		}
+		err := c.scan.Scan(ctx, c.cfg.Output, from, func(m tripcast.Message) error {
 			scanned++
 			if m.Key != "" && !rides[m.Key] {
 				return nil

@@ -71,7 +71,7 @@ func newPipeline(t *testing.T, e engine, noModel bool, maxDeliver int, plogWrap 
 		plog = plogWrap(plog)
 	}
 	pl.c, err = consume.New(consume.Config{Input: pl.in, Output: pl.out, DeadLetter: pl.dlq, Consumer: "predict",
-		Source: e.source, MaxDeliver: maxDeliver, WaitModel: 20 * time.Millisecond, Registerer: reg, Logger: testLogger(t)}, pl.s, pl.p, plog)
+		Source: e.source, ScanWindow: e.scanWindow, MaxDeliver: maxDeliver, WaitModel: 20 * time.Millisecond, Registerer: reg, Logger: testLogger(t)}, pl.s, pl.p, plog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,6 +408,32 @@ func TestConsumeCrashWindow(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestConsumeScanWindow: a ride the producer repeats after ScanWindow is
+// looked for in the last ScanWindow of output only, and published again
+// (the documented bound); repeated within the window it is found.
+func TestConsumeScanWindow(t *testing.T) {
+	const window = 700 * time.Millisecond
+	e := engines[0]
+	pl := newPipeline(t, engine{name: e.name, open: e.open, scanWindow: window}, false, 0, nil)
+	pl.start(t)
+	_, trips := realModel(t)
+	ev := validEvent(trips, "sw", 0)
+	pl.publish(t, [][]byte{ev})
+	waitFor(t, "the first prediction", func() bool { return pl.outputs.len() == 1 })
+	pl.publish(t, [][]byte{ev}) // within the window: found
+	waitFor(t, "the repeat", func() bool { return pl.c.Stats().Received == 2 })
+	time.Sleep(2*window + 100*time.Millisecond) // past scanSlack and the window
+	pl.publish(t, [][]byte{ev})
+	waitFor(t, "the late repeat", func() bool { return pl.c.Stats().Received == 3 })
+	waitFor(t, "its second publication", func() bool { return pl.outputs.len() == 2 })
+	if st := pl.c.Stats(); st.AlreadyPublished != 1 || st.Predicted != 3 {
+		t.Errorf("got stats %+v, want 3 predicted, 1 found published already", st)
+	}
+	if n, err := pl.db.CountPredictions(testCtx(t), sqlstore.PredictionFilter{}); err != nil || n != 1 {
+		t.Errorf("SQL log: got %d rows (%v), want 1", n, err)
 	}
 }
 

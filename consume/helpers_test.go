@@ -158,6 +158,9 @@ type engine struct {
 	// source is the Config.Source of the pipeline's consumer; empty leaves
 	// consume.New's default, from the stream's type (a wrapper hides it).
 	source string
+	// scanWindow is the Config.ScanWindow of the pipeline's consumer; zero
+	// leaves the default.
+	scanWindow time.Duration
 }
 
 // deleter is implemented by the engines that can delete a stream.

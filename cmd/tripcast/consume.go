@@ -49,6 +49,7 @@ processes, such as tripcast check, can reach it with --stream nats://ADDR).`,
 	f.StringVar(&cfg.Consumer, "consumer", consume.DefaultConsumer, "durable consumer name (processes sharing it share the work on NATS)")
 	f.IntVar(&cfg.MaxDeliver, "max-deliver", consume.DefaultMaxDeliver, "deliveries of an event the model fails on before it is dead-lettered")
 	f.IntVar(&cfg.Workers, "workers", 1, "concurrent batch handlers (NATS)")
+	f.DurationVar(&cfg.ScanWindow, "scan-window", 2*time.Minute, "how far back the output stream is read for a prediction an earlier attempt logged (older ones not found there are published again)")
 	f.IntVar(&batch, "batch", 0, "largest batch per handler call on NATS (0: the engine's default, 1000)")
 	f.StringVar(&listen, "nats-listen", "", "embedded stream: also accept NATS clients on this address, e.g. 127.0.0.1:4222")
 	f.DurationVar(&follow, "follow", 5*time.Second, "how often the champion alias is checked for a new version")

@@ -160,6 +160,7 @@ type Consumer struct {
 
 	redelivered prometheus.Counter
 	failures    prometheus.Counter
+	alreadyPub  prometheus.Counter
 
 	received, predicted, deadLettered, redeliveredN, batches, failuresN, lag, already atomic.Int64
 
@@ -206,7 +207,10 @@ func New(cfg Config, s tripcast.Stream, p *serve.Predictor, plog tripcast.Predic
 		c.failures = prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tripcast_stream_batch_failures_total", Help: "Stream batches whose handling failed and will be delivered again.",
 			ConstLabels: prometheus.Labels{"stream": cfg.Input, "consumer": cfg.Consumer}})
-		for _, m := range []prometheus.Collector{c.redelivered, c.failures} {
+		c.alreadyPub = prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tripcast_stream_already_published_total", Help: "Predictions an earlier attempt had logged and published (found in the output stream), not published again.",
+			ConstLabels: prometheus.Labels{"stream": cfg.Input, "consumer": cfg.Consumer}})
+		for _, m := range []prometheus.Collector{c.redelivered, c.failures, c.alreadyPub} {
 			if err := cfg.Registerer.Register(m); err != nil {
 				return nil, tripcast.FieldError("registerer", "register consumer metrics: %v", err)
 			}
@@ -500,7 +504,12 @@ func (c *Consumer) handle(ctx context.Context, batch []tripcast.Message) error {
 
 	c.received.Add(int64(len(batch)))
 	c.predicted.Add(int64(len(w.recs)))
-	c.already.Add(int64(already))
+	if already > 0 {
+		c.already.Add(int64(already))
+		if c.alreadyPub != nil {
+			c.alreadyPub.Add(float64(already))
+		}
+	}
 	c.deadLettered.Add(int64(len(w.dead)))
 	c.batches.Add(1)
 	if redelivered > 0 {

@@ -30,6 +30,7 @@ type pipeline struct {
 	blobs          tripcast.BlobStore
 	p              *serve.Predictor
 	metrics        *serve.Metrics
+	reg            *prometheus.Registry
 	c              *consume.Consumer
 	in, out, dlq   string
 	outputs, deads *collector
@@ -58,6 +59,7 @@ func newPipeline(t *testing.T, e engine, noModel bool, maxDeliver int, plogWrap 
 	pl.parquet = predlog.New(pl.blobs, predlog.Options{Logger: testLogger(t)})
 	t.Cleanup(func() { pl.parquet.Close() })
 	reg := prometheus.NewRegistry()
+	pl.reg = reg
 	if pl.metrics, err = serve.NewMetrics(reg); err != nil {
 		t.Fatal(err)
 	}
@@ -432,9 +434,29 @@ func TestConsumeScanWindow(t *testing.T) {
 	if st := pl.c.Stats(); st.AlreadyPublished != 1 || st.Predicted != 3 {
 		t.Errorf("got stats %+v, want 3 predicted, 1 found published already", st)
 	}
+	if got := counterValue(t, pl.reg, "tripcast_stream_already_published_total"); got != 1 {
+		t.Errorf("tripcast_stream_already_published_total: got %v, want 1", got)
+	}
 	if n, err := pl.db.CountPredictions(testCtx(t), sqlstore.PredictionFilter{}); err != nil || n != 1 {
 		t.Errorf("SQL log: got %d rows (%v), want 1", n, err)
 	}
+}
+
+// counterValue returns the value of the counter name in reg (its only
+// series), failing the test when there is none.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no counter %s in the registry", name)
+	return 0
 }
 
 // TestConsumeNoModel: nothing is consumed before a model is loaded, and

@@ -572,13 +572,17 @@ func (n *NATS) Scan(ctx context.Context, stream string, since time.Time, fn func
 	if err != nil {
 		return n.mapErr("scan", stream, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(n.opt.BatchSize))
+	// Short pull requests, as in Consume: with the client's default 30 s
+	// expiry a pull could stall (seen under the race detector).
+	it, err := cons.Messages(jetstream.PullMaxMessages(n.opt.BatchSize), jetstream.PullExpiry(max(n.opt.PollWait, time.Second)))
 	if err != nil {
 		return n.mapErr("scan", stream, err)
 	}
 	defer it.Stop()
-	// Waiting longer than Timeout for the next message ends the scan: the
-	// messages up to last went (expired or deleted) while Scan ran.
+	// Waiting longer than Timeout for the next message fails the scan (a
+	// caller retries, and a retried Scan reads up to the stream's new last
+	// message, should the old one have expired or been deleted meanwhile):
+	// ending it there could miss messages.
 	idle := errors.New("no message for the timeout")
 	nctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
@@ -588,7 +592,8 @@ func (n *NATS) Scan(ctx context.Context, stream string, since time.Time, fn func
 		m, err := it.Next(jetstream.NextContext(nctx))
 		if err != nil {
 			if context.Cause(nctx) == idle {
-				return nil
+				return &tripcast.Error{Code: tripcast.EUNAVAILABLE,
+					Message: fmt.Sprintf("nats scan of stream %q: no message for %v before sequence %d", stream, n.opt.Timeout, last)}
 			}
 			return n.mapErr("scan", stream, err)
 		}

@@ -26,17 +26,20 @@ type Config struct {
 	ModelName string `json:"model_name" env:"TRIPCAST_MODEL_NAME" help:"registered model name"`
 	LogLevel  string `json:"log_level" env:"TRIPCAST_LOG_LEVEL" help:"log level: debug, info, warn or error"`
 	LogFormat string `json:"log_format" env:"TRIPCAST_LOG_FORMAT" help:"log format: text or json"`
+	// CompactEvery is a Go duration ("10m"); "0" turns compaction off.
+	CompactEvery string `json:"compact_every" env:"TRIPCAST_COMPACT_EVERY" help:"how often serving processes merge the parquet prediction log's finished hours into one file each (0: never)"`
 }
 
 // Default returns the defaults: everything embedded under ./tripcast-data.
 func Default() Config {
 	return Config{
-		DataDir:   "./tripcast-data",
-		Stream:    "embedded",
-		Listen:    "127.0.0.1:8080",
-		ModelName: "ride_duration_prediction_model",
-		LogLevel:  "info",
-		LogFormat: "text",
+		DataDir:      "./tripcast-data",
+		Stream:       "embedded",
+		Listen:       "127.0.0.1:8080",
+		ModelName:    "ride_duration_prediction_model",
+		LogLevel:     "info",
+		LogFormat:    "text",
+		CompactEvery: "10m",
 	}
 }
 

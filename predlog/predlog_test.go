@@ -74,18 +74,7 @@ func TestWriter(t *testing.T) {
 			!strings.HasPrefix(keys[1], "predictions/date=2026-03-04/hour=23/") || !strings.HasSuffix(keys[1], ".parquet") {
 			t.Errorf("got keys %q, want one file in hour 22 and one in hour 23", keys)
 		}
-		got, err := predlog.Read(ctx, store, t0, t0.Add(time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != len(recs) {
-			t.Fatalf("got %d records, want %d", len(got), len(recs))
-		}
-		for i := range recs {
-			if got[i] != recs[i] {
-				t.Fatalf("record %d: got %+v, want %+v", i, got[i], recs[i])
-			}
-		}
+		readsAll(t, store, t0, t0.Add(time.Hour), recs)
 	})
 	t.Run("OKReadWindow", func(t *testing.T) {
 		store := blobtest.MustOpenFile(t)

@@ -142,6 +142,14 @@ var migrations = []string{
 		UNIQUE (ride_id, model, version)
 	);
 	CREATE INDEX predictions_predicted_at ON predictions(predicted_at)`,
+	// 3: leases, so one of several processes runs a singleton job (see
+	// TryLease). acquired_at is when the current holder took the lease.
+	`CREATE TABLE leases (
+		name TEXT PRIMARY KEY,
+		holder TEXT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		acquired_at BIGINT NOT NULL
+	)`,
 }
 
 // migrate applies the migrations the database lacks, in one transaction

@@ -70,6 +70,9 @@ func (a *app) runConsume(ctx context.Context, cfg consume.Config, so streamOptio
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.follow(ctx, a, follow)
+	if err := s.compactLog(ctx, a); err != nil {
+		return err
+	}
 	cfg.Registerer, cfg.Logger = s.reg, a.log
 	c, err := consume.New(cfg, st, s.pred, s.streamLog(parquetSync))
 	if err != nil {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,6 +100,47 @@ func (s *serving) follow(ctx context.Context, a *app, every time.Duration) {
 	}()
 }
 
+// compactLog starts the prediction log's compactor in the background
+// (predlog.RunCompactor: every compact_every, finished hours merged into
+// one file each, by one of the processes sharing the metadata database at a
+// time) unless compact_every is 0. It stops when ctx ends or the app
+// closes, before the stores do.
+func (s *serving) compactLog(ctx context.Context, a *app) error {
+	every, err := time.ParseDuration(a.cfg.CompactEvery)
+	if err != nil || every < 0 {
+		return tripcast.FieldError("compact_every", "%q is not a duration such as 10m (0 turns compaction off)", a.cfg.CompactEvery)
+	}
+	if every == 0 {
+		return nil
+	}
+	db, err := a.store(ctx)
+	if err != nil {
+		return err
+	}
+	store, err := a.blobStore(ctx)
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails
+	holder := fmt.Sprintf("%s:%d:%x", host, os.Getpid(), rnd)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := predlog.RunCompactor(ctx, store, db, holder, predlog.CompactorOptions{Every: every, Logger: a.log}); err != nil {
+			a.log.Error("prediction log compactor stopped", "err", err)
+		}
+	}()
+	a.onClose(func() error {
+		cancel()
+		<-done
+		return nil
+	})
+	return nil
+}
+
 // httpServer starts the HTTP API on the listen setting; it stops when ctx
 // ends. The returned channel yields the server's error.
 func (s *serving) httpServer(ctx context.Context, a *app) (*httpapi.Server, <-chan error, error) {
@@ -143,6 +186,9 @@ models atomically; every prediction goes to the prediction log.`,
 				return err
 			}
 			s.follow(ctx, a, every)
+			if err := s.compactLog(ctx, a); err != nil {
+				return err
+			}
 			_, errc, err := s.httpServer(ctx, a)
 			if err != nil {
 				return err

@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"tripcast"
+	"tripcast/blob"
 	"tripcast/internal/testfiles"
+	"tripcast/predlog"
 )
 
 // startCmd runs the command tree with args in the background until the test
@@ -130,5 +135,60 @@ func TestServe(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(b), "tripcast_http_requests_total") {
 		t.Fatalf("metrics lack tripcast_http_requests_total")
+	}
+}
+
+// TestServeCompactsLog: a serving process merges the prediction log's
+// finished hours (here, five files written three hours ago) into one file
+// each, every compact_every; a bad compact_every is refused by name.
+func TestServeCompactsLog(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	store, err := blob.NewFile(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
+	w := predlog.New(store, predlog.Options{FlushInterval: time.Hour})
+	for i := range 5 {
+		rec := tripcast.PredictionRecord{RideID: fmt.Sprint("r", i), Model: tripcast.DefaultModelName, Version: "1",
+			PULocationID: 130, DOLocationID: 205, TripDistance: 3.66, Prediction: 12.5, ReceivedAt: at.Add(time.Duration(i) * time.Minute),
+			PredictedAt: at.Add(time.Duration(i)*time.Minute + time.Millisecond), Latency: time.Millisecond, Source: tripcast.SourceHTTP}
+		if err := w.Log(ctx, []tripcast.PredictionRecord{rec}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("predictions/date=%s/hour=%02d/", at.Format(time.DateOnly), at.Hour())
+	files := func() int {
+		list, err := store.List(ctx, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list)
+	}
+	if n := files(); n != 5 {
+		t.Fatalf("got %d files under %s, want 5", n, prefix)
+	}
+	base := []string{"--data-dir", dir, "--log-level", "warn"}
+	if _, err := runCmd(t, append([]string{"serve", "--listen", freePort(t), "--compact-every", "soon"}, base...)...); err == nil || !strings.Contains(err.Error(), "compact_every") {
+		t.Errorf("--compact-every soon: got %v, want an error naming compact_every", err)
+	}
+	startCmd(t, append([]string{"serve", "--listen", freePort(t), "--compact-every", "100ms"}, base...)...)
+	deadline := time.Now().Add(20 * time.Second)
+	for files() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d files under %s 20 s after serve started, want 1", files(), prefix)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	recs, err := predlog.Read(ctx, store, at, at.Add(time.Hour))
+	if err != nil || len(recs) != 5 {
+		t.Errorf("after compaction: got %d records (%v), want 5", len(recs), err)
 	}
 }

@@ -62,6 +62,9 @@ trees, registers the model and makes it champion. Then it serves.`,
 				return err
 			}
 			s.follow(ctx, a, follow)
+			if err := s.compactLog(ctx, a); err != nil {
+				return err
+			}
 
 			st, err := a.openStream(ctx, streamOptions{natsListen: natsListen})
 			if err != nil {

@@ -140,7 +140,7 @@ func (c *Config) setDefaults(s tripcast.Stream) {
 type Stats struct {
 	Received         int64 // events in acknowledged batches
 	Predicted        int64 // of those, predicted, logged and published
-	AlreadyPublished int64 // of Predicted: found published by an earlier attempt, not published again
+	AlreadyPublished int64 // of Predicted: not published again (found published by an earlier attempt, or repeating an event of its batch)
 	DeadLettered     int64 // of those, written to the dead-letter stream
 	Redelivered      int64 // events seen with Delivered > 1
 	Batches          int64 // batches acknowledged
@@ -208,7 +208,7 @@ func New(cfg Config, s tripcast.Stream, p *serve.Predictor, plog tripcast.Predic
 			Name: "tripcast_stream_batch_failures_total", Help: "Stream batches whose handling failed and will be delivered again.",
 			ConstLabels: prometheus.Labels{"stream": cfg.Input, "consumer": cfg.Consumer}})
 		c.alreadyPub = prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tripcast_stream_already_published_total", Help: "Predictions an earlier attempt had logged and published (found in the output stream), not published again.",
+			Name: "tripcast_stream_already_published_total", Help: "Predictions not published again: found in the output stream (an earlier attempt logged and published them), or repeating an event of their batch.",
 			ConstLabels: prometheus.Labels{"stream": cfg.Input, "consumer": cfg.Consumer}})
 		for _, m := range []prometheus.Collector{c.redelivered, c.failures, c.alreadyPub} {
 			if err := cfg.Registerer.Register(m); err != nil {

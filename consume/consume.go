@@ -74,15 +74,13 @@ type Config struct {
 	// engine tells it (NATS). Default 5 s.
 	LagEvery time.Duration
 	// ScanWindow bounds how far back the output stream is read to find a
-	// prediction the log held already (see logAndPublish): a crashed
-	// attempt's predictions are seconds to minutes old and always looked
-	// for in full when younger than ScanWindow; one logged earlier than
-	// that (a producer repeating a ride from long ago, or a consumer down
-	// for longer) is looked for in the last ScanWindow only, and published
-	// again when not found there. The stream reads back about 380,000
-	// messages/s here, so at 50,000 events/s the default 2 minutes (the
-	// duplicate window JetStream would otherwise keep) reads in 16 s, within
-	// AckWait. Default 2 minutes.
+	// prediction the log held already (see unpublished): a crashed
+	// attempt's predictions are seconds to minutes old and are looked for
+	// from their logging time; one logged earlier than ScanWindow ago (a
+	// consumer down for longer) is published again without looking. The
+	// stream reads back about 380,000 messages/s here, so at 50,000
+	// events/s the default 2 minutes (the duplicate window JetStream would
+	// otherwise keep) reads in 16 s, within AckWait. Default 2 minutes.
 	ScanWindow time.Duration
 	// Registerer, when set, gets the consumer's own metrics (redeliveries
 	// and handler failures); the event accounting goes to the predictor's
@@ -145,6 +143,7 @@ type Stats struct {
 	Redelivered      int64 // events seen with Delivered > 1
 	Batches          int64 // batches acknowledged
 	Failures         int64 // handler calls that returned an error (batch retried)
+	Scans            int64 // output stream read-backs, for predictions an earlier attempt logged
 	Lag              int64 // events waiting for the consumer at the last check (-1: unknown)
 }
 
@@ -165,6 +164,10 @@ type Consumer struct {
 	received, predicted, deadLettered, redeliveredN, batches, failuresN, lag, already atomic.Int64
 
 	scan tripcast.Scanner // the output stream read back; nil: publish with IDs
+	// countResets: Message.Delivered starts over at 1 when the consumer
+	// restarts (Kinesis), so a first delivery may be a redelivery.
+	countResets bool
+	scans       atomic.Int64 // output stream read-backs
 
 	pool sync.Pool // *work
 }
@@ -199,6 +202,7 @@ func New(cfg Config, s tripcast.Stream, p *serve.Predictor, plog tripcast.Predic
 		log: cfg.Logger.With("component", "consume", "input", cfg.Input, "consumer", cfg.Consumer)}
 	c.lag.Store(-1)
 	c.scan, _ = s.(tripcast.Scanner)
+	c.countResets = cfg.Source == tripcast.SourceKinesis
 	c.pool.New = func() any { return new(work) }
 	if cfg.Registerer != nil {
 		c.redelivered = prometheus.NewCounter(prometheus.CounterOpts{
@@ -240,7 +244,7 @@ func (c *Consumer) Config() Config { return c.cfg }
 // Stats returns the counters so far.
 func (c *Consumer) Stats() Stats {
 	return Stats{Received: c.received.Load(), Predicted: c.predicted.Load(), DeadLettered: c.deadLettered.Load(),
-		AlreadyPublished: c.already.Load(), Redelivered: c.redeliveredN.Load(), Batches: c.batches.Load(), Failures: c.failuresN.Load(), Lag: c.lag.Load()}
+		AlreadyPublished: c.already.Load(), Redelivered: c.redeliveredN.Load(), Batches: c.batches.Load(), Failures: c.failuresN.Load(), Scans: c.scans.Load(), Lag: c.lag.Load()}
 }
 
 // pender is implemented by engines that tell a consumer's lag (*stream.NATS).
@@ -337,14 +341,15 @@ func (c *Consumer) watchLag(ctx context.Context, pd pender) {
 
 // work holds one handler call's buffers, reused across batches.
 type work struct {
-	events   [][]byte
-	outcomes []serve.Outcome
-	recs     []tripcast.PredictionRecord
-	out      []tripcast.Message
-	ends     []int // end offset in buf of each output message
-	buf      []byte
-	dead     []tripcast.Message
-	prior    []time.Time // per record: when the log held it already (zero: new)
+	events    [][]byte
+	outcomes  []serve.Outcome
+	recs      []tripcast.PredictionRecord
+	out       []tripcast.Message
+	ends      []int // end offset in buf of each output message
+	buf       []byte
+	dead      []tripcast.Message
+	prior     []time.Time // per record: when the log held it already (zero: new)
+	delivered []int       // per record: its event's Message.Delivered
 }
 
 // DeadLetter is the JSON written to the dead-letter stream for an event
@@ -453,7 +458,7 @@ func (c *Consumer) handle(ctx context.Context, batch []tripcast.Message) error {
 		w.outcomes = make([]serve.Outcome, len(batch))
 	}
 	w.outcomes = w.outcomes[:len(batch)]
-	w.recs, w.out, w.ends, w.buf, w.dead = w.recs[:0], w.out[:0], w.ends[:0], w.buf[:0], w.dead[:0]
+	w.recs, w.out, w.ends, w.buf, w.dead, w.delivered = w.recs[:0], w.out[:0], w.ends[:0], w.buf[:0], w.dead[:0], w.delivered[:0]
 
 	_, perr := c.p.PredictEvents(ctx, w.events, received, c.cfg.Source, w.outcomes)
 	for i := range batch {
@@ -465,6 +470,7 @@ func (c *Consumer) handle(ctx context.Context, batch []tripcast.Message) error {
 		if err == nil {
 			o := &w.outcomes[i]
 			w.recs = append(w.recs, o.Record)
+			w.delivered = append(w.delivered, m.Delivered)
 			w.buf = serve.AppendPrediction(w.buf, o.Prediction)
 			w.ends = append(w.ends, len(w.buf))
 			w.out = append(w.out, tripcast.Message{Key: o.Prediction.RideID})
@@ -564,41 +570,57 @@ func (c *Consumer) logAndPublish(ctx context.Context, w *work) (already int, err
 // behind the consumer's.
 const scanSlack = 2 * time.Second
 
-// unpublished returns w's output messages without those held already by
-// the log (w.prior) that are in the output stream already, or that repeat
-// an earlier event of the batch. It reads the output stream from the
-// earliest of their logging times (at most Config.ScanWindow back): a
-// redelivery after a crash reads back about AckWait of output, once.
+// unpublished returns w's output messages without those that must not be
+// published again. A record the log held already (w.prior) is:
+//   - dropped when it repeats a new record of the batch (published with it);
+//   - dropped when its event is delivered for the first time (Delivered 1
+//     on NATS, whose count survives restarts): the producer sent the ride
+//     again, and the event that logged it first publishes it, on its own
+//     delivery or redelivery;
+//   - otherwise (a redelivered event, or any event on Kinesis, whose count
+//     starts over when the consumer restarts) looked for in the output
+//     stream, read back from the earliest such logging time, and dropped
+//     when found there: a redelivery after a crash reads back about AckWait
+//     of output, once;
+//   - published again without looking when it was logged more than
+//     Config.ScanWindow ago (its earlier publication, if any, is older).
 func (c *Consumer) unpublished(ctx context.Context, w *work) ([]tripcast.Message, error) {
 	type key struct{ ride, version string }
-	want := make(map[key]bool) // held already: true once found in the output
-	rides := make(map[string]bool)
-	since := time.Time{}
 	fresh := make(map[key]bool)
 	for i, t := range w.prior {
 		if t.IsZero() {
 			fresh[key{w.recs[i].RideID, w.recs[i].Version}] = true
 		}
 	}
+	drop := make([]bool, len(w.out))
+	want := make(map[key]bool) // looked for: true once found in the output
+	rides := make(map[string]bool)
+	var since time.Time
+	oldest := c.cfg.Now().Add(-c.cfg.ScanWindow)
 	for i, t := range w.prior {
-		k := key{w.recs[i].RideID, w.recs[i].Version}
-		if t.IsZero() || fresh[k] {
-			continue // a repeat of a new event of this batch: published with it
+		if t.IsZero() {
+			continue
 		}
-		want[k] = false
-		rides[k.ride] = true
-		if since.IsZero() || t.Before(since) {
-			since = t
+		k := key{w.recs[i].RideID, w.recs[i].Version}
+		switch {
+		case fresh[k]:
+			drop[i] = true
+		case w.delivered[i] <= 1 && !c.countResets:
+			drop[i] = true
+		case t.Before(oldest):
+			// published again below
+		default:
+			want[k] = false
+			rides[k.ride] = true
+			if since.IsZero() || t.Before(since) {
+				since = t
+			}
 		}
 	}
 	if len(want) > 0 {
 		t0 := time.Now()
 		scanned := 0
-		from := since.Add(-scanSlack)
-		if oldest := c.cfg.Now().Add(-c.cfg.ScanWindow); from.Before(oldest) {
-			from = oldest
-		}
-		err := c.scan.Scan(ctx, c.cfg.Output, from, func(m tripcast.Message) error {
+		err := c.scan.Scan(ctx, c.cfg.Output, since.Add(-scanSlack), func(m tripcast.Message) error {
 			scanned++
 			if m.Key != "" && !rides[m.Key] {
 				return nil
@@ -615,13 +637,13 @@ func (c *Consumer) unpublished(ctx context.Context, w *work) ([]tripcast.Message
 		if err != nil {
 			return nil, fmt.Errorf("look for %d predictions logged already in %s: %w", len(want), c.cfg.Output, err)
 		}
+		c.scans.Add(1)
 		c.log.Info("looked for predictions logged by an earlier attempt", "logged", len(want),
 			"scanned", scanned, "since", since, "took", time.Since(t0))
 	}
 	out := make([]tripcast.Message, 0, len(w.out))
 	for i, t := range w.prior {
-		k := key{w.recs[i].RideID, w.recs[i].Version}
-		if t.IsZero() || (!fresh[k] && !want[k]) {
+		if t.IsZero() || !drop[i] && !want[key{w.recs[i].RideID, w.recs[i].Version}] {
 			out = append(out, w.out[i])
 		}
 	}

@@ -112,9 +112,11 @@ type PriorLog interface {
 	PredictionLog
 	// LogPrior is Log, and for each record it sets prior[i] (len(prior) ==
 	// len(recs)) to the PredictedAt of the record the log held already for
-	// recs[i]'s ride_id, model and version, or to the zero time when
-	// recs[i] is new. A record repeating an earlier one of recs counts as
-	// held already. Only new records reach logs downstream of it.
+	// recs[i]'s ride_id, model and version from the same Source, or to the
+	// zero time when recs[i] is new (or held from another source: an HTTP
+	// prediction of the ride does not stop the stream from publishing
+	// one). A record repeating an earlier one of recs counts as held
+	// already. Only records with a zero prior reach logs downstream of it.
 	LogPrior(ctx context.Context, recs []PredictionRecord, prior []time.Time) error
 }
 

@@ -446,6 +446,23 @@ func TestConsumeRepeat(t *testing.T) {
 	if n, err := pl.db.CountPredictions(testCtx(t), sqlstore.PredictionFilter{}); err != nil || n != 1 {
 		t.Errorf("SQL log: got %d rows (%v), want 1", n, err)
 	}
+
+	// A ride answered over HTTP first (logged, never published to the
+	// stream) still gets its prediction published when its event comes.
+	r, err := serve.DecodeEvent(validEvent(trips, "rp", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := tripcast.NewPredictionRecord(r, tripcast.Prediction{RideID: r.ID, Model: tripcast.DefaultModelName, Version: "1", RideDuration: 9},
+		time.Now(), time.Now(), tripcast.SourceHTTP)
+	if _, err := pl.db.LogPredictions(testCtx(t), []tripcast.PredictionRecord{web}); err != nil {
+		t.Fatal(err)
+	}
+	pl.publish(t, [][]byte{validEvent(trips, "rp", 1)})
+	waitFor(t, "the stream's prediction of the HTTP-answered ride", func() bool { return pl.outputs.len() == 2 })
+	if st := pl.c.Stats(); st.AlreadyPublished != 2 || st.Scans != 0 {
+		t.Errorf("got stats %+v, want still 2 not published again, no read-back", st)
+	}
 }
 
 // TestConsumeScanWindow: a batch that published its predictions and then

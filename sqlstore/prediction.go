@@ -99,8 +99,9 @@ func (db *DB) LogPredictions(ctx context.Context, recs []tripcast.PredictionReco
 
 // LogPredictionsPrior is LogPredictions, and sets prior[i] (len(prior) ==
 // len(recs)) to the PredictedAt of the row the log held already for
-// recs[i]'s ride_id, model and version (zero when recs[i] is new; a
-// record repeating an earlier one of recs counts as held already). It
+// recs[i]'s ride_id, model and version from the same source (zero when
+// recs[i] is new, or held from another source; a record repeating an
+// earlier one of recs counts as held already). It
 // costs nothing more while every record is new: the rows already held are
 // looked up only when an INSERT skipped some.
 func (db *DB) LogPredictionsPrior(ctx context.Context, recs []tripcast.PredictionRecord, prior []time.Time) (inserted int, err error) {
@@ -173,15 +174,19 @@ func (db *DB) logPredictions(ctx context.Context, recs []tripcast.PredictionReco
 }
 
 // markPrior sets prior[i] for the records of recs[from:to] that an INSERT
-// skipped, inside its transaction: those whose row holds other timestamps
-// (an earlier attempt's) or that repeat an earlier record of recs (whose
-// timestamps may be the same: one batch, one clock reading).
+// skipped, inside its transaction: those whose row, from the same source,
+// holds other timestamps (an earlier attempt's) or that repeat an earlier
+// record of recs (whose timestamps may be the same: one batch, one clock
+// reading).
 func markPrior(ctx context.Context, c conn, recs []tripcast.PredictionRecord, from, to int, prior []time.Time) error {
 	type key struct{ ride, model, version string }
-	type times struct{ received, predicted int64 }
+	type row struct {
+		received, predicted int64
+		source              string
+	}
 	ids := make([]any, 0, to-from)
 	var q strings.Builder
-	q.WriteString("SELECT ride_id, model, version, received_at, predicted_at FROM predictions WHERE ride_id IN (")
+	q.WriteString("SELECT ride_id, model, version, received_at, predicted_at, source FROM predictions WHERE ride_id IN (")
 	for i := from; i < to; i++ {
 		if i > from {
 			q.WriteString(", ")
@@ -194,11 +199,11 @@ func markPrior(ctx context.Context, c conn, recs []tripcast.PredictionRecord, fr
 	if err != nil {
 		return fmt.Errorf("look up logged predictions: %w", err)
 	}
-	held := make(map[key]times, to-from)
+	held := make(map[key]row, to-from)
 	for rows.Next() {
 		var k key
-		var t times
-		if err := rows.Scan(&k.ride, &k.model, &k.version, &t.received, &t.predicted); err != nil {
+		var t row
+		if err := rows.Scan(&k.ride, &k.model, &k.version, &t.received, &t.predicted, &t.source); err != nil {
 			_ = rows.Close()
 			return fmt.Errorf("look up logged predictions: %w", err)
 		}
@@ -210,8 +215,11 @@ func markPrior(ctx context.Context, c conn, recs []tripcast.PredictionRecord, fr
 	for i := from; i < to; i++ {
 		r := &recs[i]
 		t, ok := held[key{r.RideID, r.Model, r.Version}]
-		if !ok {
-			continue // not inserted and not held: cannot happen inside the transaction
+		if !ok || t.source != r.Source {
+			// Not held (cannot happen inside the transaction), or held from
+			// another source (say, HTTP, which publishes nothing to a
+			// stream): new for this one.
+			continue
 		}
 		repeat := false
 		for j := range recs[:i] {

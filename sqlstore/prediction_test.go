@@ -127,6 +127,26 @@ func TestPredictionLog(t *testing.T) {
 				t.Errorf("prior of the wrong length: got %v, want %s", err, tripcast.EINVALID)
 			}
 		})
+		t.Run("PriorOtherSource", func(t *testing.T) {
+			// Ride 40000 was answered over HTTP; the stream's record of it
+			// is not inserted (one row per ride and version) but is new to
+			// the stream: its prediction was never published there.
+			db := MustOpenDB(t, e.Fresh(t))
+			web := predRecord(40000, "1", at)
+			web.Source = tripcast.SourceHTTP
+			if _, err := db.LogPredictions(ctx, []tripcast.PredictionRecord{web}); err != nil {
+				t.Fatal(err)
+			}
+			recs := []tripcast.PredictionRecord{predRecord(40000, "1", at.Add(time.Minute)), predRecord(40001, "1", at.Add(time.Minute))}
+			prior := make([]time.Time, 2)
+			n, err := db.LogPredictionsPrior(ctx, recs, prior)
+			if err != nil || n != 1 || !prior[0].IsZero() || !prior[1].IsZero() {
+				t.Errorf("got %d inserted, prior %v, %v, want 1 inserted and both new to the stream", n, prior, err)
+			}
+			if got, _ := db.GetPredictions(ctx, "ride-40000"); len(got) != 1 || got[0].Source != tripcast.SourceHTTP {
+				t.Errorf("got %+v, want the HTTP record kept", got)
+			}
+		})
 		t.Run("Concurrent", func(t *testing.T) {
 			// Two consumers logging the same batch at once: each row once.
 			recs := predRecords(10000, 500, "1", at)

@@ -93,15 +93,20 @@ func main() {
 }
 
 // printWindows prints, for each window of w events in publishing order (10
-// s of an open-loop run), the p50/p99/max of their latencies d: whether a
-// long run degrades.
-func printWindows(d []time.Duration, w int) {
+// s of an open-loop run), the p50/p99/max of their latencies d and the
+// process's CPU time per event while they were published (cpu[k]: the CPU
+// time when window k began): whether a long run degrades, and why.
+func printWindows(d []time.Duration, w int, cpu []time.Duration) {
 	fmt.Println("  per 10 s (stored → stored):")
 	for i := 0; i < len(d); i += w {
 		win := slices.Clone(d[i:min(i+w, len(d))])
 		slices.Sort(win)
-		fmt.Printf("    %3d s: p50 %v  p99 %v  max %v\n", i/w*10, win[len(win)/2].Round(10*time.Microsecond),
-			win[len(win)*99/100].Round(10*time.Microsecond), win[len(win)-1].Round(10*time.Microsecond))
+		perEvent := ""
+		if k := i / w; k+1 < len(cpu) {
+			perEvent = fmt.Sprintf("  %.1f CPU-µs/event", float64((cpu[k+1]-cpu[k]).Microseconds())/float64(len(win)))
+		}
+		fmt.Printf("    %3d s: p50 %v  p99 %v  max %v%s\n", i/w*10, win[len(win)/2].Round(10*time.Microsecond),
+			win[len(win)*99/100].Round(10*time.Microsecond), win[len(win)-1].Round(10*time.Microsecond), perEvent)
 	}
 }
 
@@ -295,7 +300,11 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 		tick = 5 * time.Millisecond
 		per = max(1, rate*int(tick)/int(time.Second))
 	}
+	var windowCPU []time.Duration // CPU time as each 10 s window of events began
 	for i := 0; i < n; {
+		if rate > 0 && i >= len(windowCPU)*10*rate {
+			windowCPU = append(windowCPU, cpuTime())
+		}
 		if rate > 0 {
 			// Open loop: batch k is due at start + k*tick.
 			due := start.Add(time.Duration(i/per) * tick)
@@ -343,7 +352,8 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 		return fmt.Errorf("timed out: %d of %d predictions read (consumer %+v, SQL log %d rows, missing e.g. %v)", got.Load(), n, c.Stats(), logged, missing)
 	}
 	elapsed := time.Duration(last.Load() - start.UnixNano())
-	cpu := cpuTime() - cpu0
+	cpuAtEnd := cpuTime()
+	cpu := cpuAtEnd - cpu0
 	if !live {
 		// Now read the predictions, for their latencies.
 		sinkCtx, stop := context.WithCancel(ctx)
@@ -397,7 +407,7 @@ func run(n, rate, batch, pubBatch, workers int, dbURL string, noParquet, pqSync 
 			stored[i] = time.Duration(outAt[i] - inAt[i])
 		}
 		if rate > 0 && n > 20*rate {
-			printWindows(stored, 10*rate)
+			printWindows(stored, 10*rate, append(windowCPU, cpuAtEnd))
 		}
 		slices.Sort(stored)
 	}

@@ -83,16 +83,42 @@ type CompactorOptions struct {
 
 // RunCompactor merges the finished hours' files of the prediction log
 // (every writer flush makes one; a day of `tripcast up` makes thousands)
-// until ctx ends, and returns nil then. Each pass, at start and then every
-// Every, runs only while holder holds the lease CompactLease of leaser, so
-// that of the processes sharing a metadata database only one compacts at a
-// time (Compact does not support concurrent runs on one hour); the lease is
-// renewed before each hour, and released after the pass. A failed pass is
-// logged and tried again at the next one.
+// until ctx ends, and returns nil then: a CompactOnce pass at start and
+// then every Every. A failed pass is logged and tried again at the next
+// one.
 func RunCompactor(ctx context.Context, store tripcast.BlobStore, leaser Leaser, holder string, o CompactorOptions) error {
+	if err := checkCompactor(store, leaser, holder); err != nil {
+		return err
+	}
+	o.setDefaults()
+	log := o.Logger.With("component", "predlog-compactor", "holder", holder)
+	t := time.NewTicker(o.Every)
+	defer t.Stop()
+	for {
+		start := time.Now()
+		hours, files, _, err := CompactOnce(ctx, store, leaser, holder, o)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("prediction log compaction failed", "err", err, "hours", hours, "files", files)
+		case hours > 0:
+			log.Info("prediction log compacted", "hours", hours, "files", files, "took", time.Since(start).Round(time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func checkCompactor(store tripcast.BlobStore, leaser Leaser, holder string) error {
 	if store == nil || leaser == nil || holder == "" {
 		return tripcast.FieldError("compactor", "needs a blob store, a leaser and a holder name")
 	}
+	return nil
+}
+
+func (o *CompactorOptions) setDefaults() {
 	if o.Every <= 0 {
 		o.Every = DefaultCompactEvery
 	}
@@ -108,35 +134,34 @@ func RunCompactor(ctx context.Context, store tripcast.BlobStore, leaser Leaser, 
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	log := o.Logger.With("component", "predlog-compactor", "holder", holder)
+}
+
+// CompactOnce is one compaction pass (CompactBefore over the Lookback,
+// up to Grace ago) run only while holder holds the lease CompactLease of
+// leaser, so that of the processes sharing a metadata database only one
+// compacts at a time (Compact does not support concurrent runs on one
+// hour). The lease is taken first (held reports whether it was), renewed
+// before each hour, and released after the pass.
+func CompactOnce(ctx context.Context, store tripcast.BlobStore, leaser Leaser, holder string, o CompactorOptions) (hours, files int, held bool, err error) {
+	if err := checkCompactor(store, leaser, holder); err != nil {
+		return 0, 0, false, err
+	}
+	o.setDefaults()
 	// The lease outlives a pass that renews it before every hour; a
 	// process that dies holding it blocks the others for at most ttl.
 	ttl := max(2*time.Minute, o.Every/2)
-	t := time.NewTicker(o.Every)
-	defer t.Stop()
-	for {
-		compactPass(ctx, store, leaser, holder, ttl, o, log)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-// compactPass is one pass of RunCompactor.
-func compactPass(ctx context.Context, store tripcast.BlobStore, leaser Leaser, holder string, ttl time.Duration, o CompactorOptions, log *slog.Logger) {
+	var leaseErr error
 	lost := false
 	keep := func() bool {
 		ok, err := leaser.TryLease(ctx, CompactLease, holder, ttl)
-		if err != nil && ctx.Err() == nil {
-			log.Warn("compaction lease unavailable", "err", err)
+		if err != nil {
+			leaseErr = fmt.Errorf("compaction lease: %w", err)
 		}
 		lost = !ok
 		return ok
 	}
 	if !keep() {
-		return // another process compacts
+		return 0, 0, false, leaseErr // another process compacts (or the lease is unavailable)
 	}
 	defer func() {
 		if lost {
@@ -144,17 +169,14 @@ func compactPass(ctx context.Context, store tripcast.BlobStore, leaser Leaser, h
 		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := leaser.ReleaseLease(rctx, CompactLease, holder); err != nil {
-			log.Warn("compaction lease not released (it expires)", "err", err)
+		if rerr := leaser.ReleaseLease(rctx, CompactLease, holder); rerr != nil {
+			o.Logger.Warn("compaction lease not released (it expires)", "holder", holder, "err", rerr)
 		}
 	}()
 	now := o.Now()
-	start := time.Now()
-	hours, files, err := CompactBefore(ctx, store, now.Add(-o.Lookback), now.Add(-o.Grace), keep)
-	switch {
-	case err != nil && ctx.Err() == nil:
-		log.Warn("prediction log compaction failed", "err", err, "hours", hours, "files", files)
-	case hours > 0:
-		log.Info("prediction log compacted", "hours", hours, "files", files, "took", time.Since(start).Round(time.Millisecond))
+	hours, files, err = CompactBefore(ctx, store, now.Add(-o.Lookback), now.Add(-o.Grace), keep)
+	if err == nil {
+		err = leaseErr
 	}
+	return hours, files, true, err
 }

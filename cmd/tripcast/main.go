@@ -106,6 +106,7 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 		newModelsCmd(a),
 		newConsumeCmd(a),
 		newCheckCmd(a),
+		newCompactCmd(a),
 		// one line per command group, in help order
 	)
 	return root

@@ -18,6 +18,7 @@ import (
 	"tripcast/httpapi"
 	"tripcast/predlog"
 	"tripcast/serve"
+	"tripcast/sqlstore"
 )
 
 // serving is what every way of serving shares in one process: one metrics
@@ -113,18 +114,11 @@ func (s *serving) compactLog(ctx context.Context, a *app) error {
 	if every == 0 {
 		return nil
 	}
-	db, err := a.store(ctx)
+	db, store, err := a.logStores(ctx)
 	if err != nil {
 		return err
 	}
-	store, err := a.blobStore(ctx)
-	if err != nil {
-		return err
-	}
-	host, _ := os.Hostname()
-	var rnd [4]byte
-	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails
-	holder := fmt.Sprintf("%s:%d:%x", host, os.Getpid(), rnd)
+	holder := leaseHolder("serving")
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -139,6 +133,29 @@ func (s *serving) compactLog(ctx context.Context, a *app) error {
 		return nil
 	})
 	return nil
+}
+
+// logStores opens the metadata database (the compaction lease) and the
+// blob store (the parquet prediction log).
+func (a *app) logStores(ctx context.Context) (*sqlstore.DB, tripcast.BlobStore, error) {
+	db, err := a.store(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := a.blobStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, store, nil
+}
+
+// leaseHolder names this process as a lease holder: role, host, pid and a
+// random suffix (two processes never share a name).
+func leaseHolder(role string) string {
+	host, _ := os.Hostname()
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails
+	return fmt.Sprintf("%s:%s:%d:%x", role, host, os.Getpid(), rnd)
 }
 
 // httpServer starts the HTTP API on the listen setting; it stops when ctx

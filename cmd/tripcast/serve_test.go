@@ -16,6 +16,7 @@ import (
 	"tripcast/blob"
 	"tripcast/internal/testfiles"
 	"tripcast/predlog"
+	"tripcast/sqlstore/sqlstoretest"
 )
 
 // startCmd runs the command tree with args in the background until the test
@@ -138,11 +139,11 @@ func TestServe(t *testing.T) {
 	}
 }
 
-// TestServeCompactsLog: a serving process merges the prediction log's
-// finished hours (here, five files written three hours ago) into one file
-// each, every compact_every; a bad compact_every is refused by name.
-func TestServeCompactsLog(t *testing.T) {
-	dir := t.TempDir()
+// writeOldLog writes five prediction log files, one record each, into the
+// hour that began three hours ago in dir's blob store; it returns the store
+// and a function counting that hour's files.
+func writeOldLog(t *testing.T, dir string) (tripcast.BlobStore, time.Time, func() int) {
+	t.Helper()
 	ctx := context.Background()
 	store, err := blob.NewFile(filepath.Join(dir, "blobs"))
 	if err != nil {
@@ -175,6 +176,15 @@ func TestServeCompactsLog(t *testing.T) {
 	if n := files(); n != 5 {
 		t.Fatalf("got %d files under %s, want 5", n, prefix)
 	}
+	return store, at, files
+}
+
+// TestServeCompactsLog: a serving process merges the prediction log's
+// finished hours (here, five files written three hours ago) into one file
+// each, every compact_every; a bad compact_every is refused by name.
+func TestServeCompactsLog(t *testing.T) {
+	dir := t.TempDir()
+	store, at, files := writeOldLog(t, dir)
 	base := []string{"--data-dir", dir, "--log-level", "warn"}
 	if _, err := runCmd(t, append([]string{"serve", "--listen", freePort(t), "--compact-every", "soon"}, base...)...); err == nil || !strings.Contains(err.Error(), "compact_every") {
 		t.Errorf("--compact-every soon: got %v, want an error naming compact_every", err)
@@ -183,12 +193,43 @@ func TestServeCompactsLog(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for files() != 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("got %d files under %s 20 s after serve started, want 1", files(), prefix)
+			t.Fatalf("got %d files 20 s after serve started, want 1", files())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	recs, err := predlog.Read(ctx, store, at, at.Add(time.Hour))
+	recs, err := predlog.Read(context.Background(), store, at, at.Add(time.Hour))
 	if err != nil || len(recs) != 5 {
 		t.Errorf("after compaction: got %d records (%v), want 5", len(recs), err)
+	}
+}
+
+// TestCompactCmd: tripcast compact merges the finished hours now, does
+// nothing the second time, and nothing while another process holds the
+// compaction lease.
+func TestCompactCmd(t *testing.T) {
+	dir := t.TempDir()
+	_, _, files := writeOldLog(t, dir)
+	mustRun := mustRunWith(t, "--data-dir", dir, "--log-level", "warn")
+	db := sqlstoretest.MustOpen(t, "sqlite://"+filepath.ToSlash(filepath.Join(dir, "tripcast.db")))
+	if ok, err := db.TryLease(context.Background(), predlog.CompactLease, "someone else", time.Hour); !ok || err != nil {
+		t.Fatalf("TryLease: %v, %v", ok, err)
+	}
+	if out := mustRun("compact"); !strings.Contains(out, "another process") || files() != 5 {
+		t.Errorf("lease held elsewhere: got %q and %d files, want nothing done", out, files())
+	}
+	if err := db.ReleaseLease(context.Background(), predlog.CompactLease, "someone else"); err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Held         bool
+		Hours, Files int
+	}
+	for i, want := range []struct{ hours, files int }{{1, 5}, {0, 0}} {
+		if err := json.Unmarshal([]byte(mustRun("compact", "--json")), &res); err != nil {
+			t.Fatal(err)
+		}
+		if !res.Held || res.Hours != want.hours || res.Files != want.files || files() != 1 {
+			t.Errorf("pass %d: got %+v and %d files left, want %d hours, %d files compacted, 1 file left", i+1, res, files(), want.hours, want.files)
+		}
 	}
 }

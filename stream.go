@@ -26,8 +26,12 @@ type Message struct {
 	// cannot ever succeed with a message decides from it when to give up
 	// (dead letter): the engines retry a failing batch forever. On NATS it
 	// is the server's count (it survives restarts) plus the in-process
-	// retries; on Kinesis it is kept in memory and starts over at 1 when the
-	// consumer restarts.
+	// retries; on Kinesis the consumer stores, before each batch, the last
+	// record it hands to the handler (beside its checkpoint), so a record
+	// handed to a run that stopped before checkpointing it counts as
+	// delivered at least twice in the next run, and in-process retries are
+	// counted in memory. On both, Delivered == 1 means no run before handled
+	// the message.
 	Delivered int
 	// Stored is when the engine stored the message (JetStream's timestamp,
 	// Kinesis's approximate arrival time); zero when publishing.

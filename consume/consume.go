@@ -163,11 +163,8 @@ type Consumer struct {
 
 	received, predicted, deadLettered, redeliveredN, batches, failuresN, lag, already atomic.Int64
 
-	scan tripcast.Scanner // the output stream read back; nil: publish with IDs
-	// countResets: Message.Delivered starts over at 1 when the consumer
-	// restarts (Kinesis), so a first delivery may be a redelivery.
-	countResets bool
-	scans       atomic.Int64 // output stream read-backs
+	scan  tripcast.Scanner // the output stream read back; nil: publish with IDs
+	scans atomic.Int64     // output stream read-backs
 
 	pool sync.Pool // *work
 }
@@ -202,7 +199,6 @@ func New(cfg Config, s tripcast.Stream, p *serve.Predictor, plog tripcast.Predic
 		log: cfg.Logger.With("component", "consume", "input", cfg.Input, "consumer", cfg.Consumer)}
 	c.lag.Store(-1)
 	c.scan, _ = s.(tripcast.Scanner)
-	c.countResets = cfg.Source == tripcast.SourceKinesis
 	c.pool.New = func() any { return new(work) }
 	if cfg.Registerer != nil {
 		c.redelivered = prometheus.NewCounter(prometheus.CounterOpts{
@@ -573,15 +569,14 @@ const scanSlack = 2 * time.Second
 // unpublished returns w's output messages without those that must not be
 // published again. A record the log held already (w.prior) is:
 //   - dropped when it repeats a new record of the batch (published with it);
-//   - dropped when its event is delivered for the first time (Delivered 1
-//     on NATS, whose count survives restarts): the producer sent the ride
-//     again, and the event that logged it first publishes it, on its own
-//     delivery or redelivery;
-//   - otherwise (a redelivered event, or any event on Kinesis, whose count
-//     starts over when the consumer restarts) looked for in the output
-//     stream, read back from the earliest such logging time, and dropped
-//     when found there: a redelivery after a crash reads back about AckWait
-//     of output, once;
+//   - dropped when its event is delivered for the first time (Delivered 1:
+//     no run before this one handled it; see tripcast.Message): the
+//     producer sent the ride again, and the event that logged it first
+//     publishes it, on its own delivery or redelivery;
+//   - otherwise (a redelivered event) looked for in the output stream, read
+//     back from the earliest such logging time, and dropped when found
+//     there: a redelivery after a crash reads back about AckWait of output
+//     (NATS) or the output since the crashed run's batch (Kinesis), once;
 //   - published again without looking when it was logged more than
 //     Config.ScanWindow ago (its earlier publication, if any, is older).
 func (c *Consumer) unpublished(ctx context.Context, w *work) ([]tripcast.Message, error) {
@@ -605,7 +600,7 @@ func (c *Consumer) unpublished(ctx context.Context, w *work) ([]tripcast.Message
 		switch {
 		case fresh[k]:
 			drop[i] = true
-		case w.delivered[i] <= 1 && !c.countResets:
+		case w.delivered[i] <= 1:
 			drop[i] = true
 		case t.Before(oldest):
 			// published again below

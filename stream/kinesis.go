@@ -28,6 +28,11 @@ import (
 // merged) and read to its end: its children may then be read.
 const ShardEnd = "SHARD_END"
 
+// handedSuffix names, after a shard ID, the checkpoint-store entry holding
+// the last sequence number a consumer handed to its handler (see
+// consumeShard).
+const handedSuffix = "#handed"
+
 // Kinesis limits (AWS documentation of PutRecords and GetRecords).
 const (
 	maxPutRecords      = 500
@@ -433,9 +438,18 @@ func (k *Kinesis) consumeShard(ctx context.Context, log *slog.Logger, stream, co
 		}
 		return aws.ToString(out.ShardIterator), nil
 	}
+	// The handed mark: the last record a run handed to its handler, stored
+	// before each batch. The records after the checkpoint up to the mark a
+	// run stored before this one may have been handled by it (a crash before
+	// the checkpoint): they count as delivered at least twice.
+	handedKey := shard + handedSuffix
+	handedBefore, err := k.checkpoints.GetCheckpoint(ctx, consumer, stream, handedKey)
+	if err != nil {
+		return fmt.Errorf("get handed mark of %s/%s: %w", stream, shard, err)
+	}
+	handed := handedBefore
 	var (
 		it        string
-		err       error
 		attempts  int    // failed handler calls on the records up to failedTo
 		failedTo  string // sequence number of the last record of the failed batch
 		failBO    = backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
@@ -477,11 +491,28 @@ func (k *Kinesis) consumeShard(ctx context.Context, log *slog.Logger, stream, co
 		if len(out.Records) > 0 {
 			batch = batch[:0]
 			for _, r := range out.Records {
-				batch = append(batch, recordMessage(stream, shard, r))
-				batch[len(batch)-1].Delivered = 1
-				if failedTo != "" && seqLE(aws.ToString(r.SequenceNumber), failedTo) {
-					batch[len(batch)-1].Delivered = attempts + 1
+				m := recordMessage(stream, shard, r)
+				m.Delivered = 1
+				seq := aws.ToString(r.SequenceNumber)
+				if failedTo != "" && seqLE(seq, failedTo) {
+					m.Delivered = attempts + 1
 				}
+				if handedBefore != "" && seqLE(seq, handedBefore) {
+					m.Delivered = max(m.Delivered, 2)
+				}
+				batch = append(batch, m)
+			}
+			if last := aws.ToString(out.Records[len(out.Records)-1].SequenceNumber); handed == "" || !seqLE(last, handed) {
+				if err := k.checkpoints.SetCheckpoint(ctx, consumer, stream, handedKey, last); err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					log.Warn("store handed mark failed, retrying", "err", err)
+					sleep(ctx, failBO.next())
+					it = "" // read the batch again from the checkpoint
+					continue
+				}
+				handed = last
 			}
 			if err := h(ctx, batch); err != nil {
 				if ctx.Err() != nil {

@@ -381,3 +381,74 @@ func TestKinesisScanSplit(t *testing.T) {
 		t.Errorf("no message from the children of %s", parent)
 	}
 }
+
+// TestKinesisHandedAfterCrash: records handed to a run that stopped before
+// checkpointing them (a crash) come to the next run, on the same
+// checkpoint store, with Delivered 2; the others, and records published
+// since, with Delivered 1.
+func TestKinesisHandedAfterCrash(t *testing.T) {
+	u, err := url.Parse(kinesisTestEndpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Require(t, "Kinesis (kinesalite)", u.Host)
+	cp := newMemCheckpoints()
+	open := func() *stream.Kinesis {
+		raw := "kinesis://?shards=1&batch=16&poll=50ms&discover=200ms&endpoint=" + url.QueryEscape(kinesisTestEndpoint())
+		s, err := stream.OpenKinesis(context.Background(), raw, cp, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	first := open()
+	h := mustOpenHarness(t, func() (tripcast.Stream, error) { return first, nil })
+	ctx := testCtx(t)
+	name := h.newStream("handed")
+	publish := func(s tripcast.Stream, from, to int) {
+		var msgs []tripcast.Message
+		for i := from; i < to; i++ {
+			msgs = append(msgs, tripcast.Message{Key: "k", Data: rideEvent(i)})
+		}
+		if err := s.PublishBatch(ctx, name, msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(first, 0, 40)
+
+	// The first run gets a batch and "crashes": its handler stops the run
+	// and fails, so the batch is never checkpointed.
+	crashed := map[string]bool{}
+	runCtx, stop := context.WithCancel(ctx)
+	err = first.Consume(runCtx, name, "c", func(_ context.Context, batch []tripcast.Message) error {
+		for _, m := range batch {
+			if m.Delivered != 1 {
+				t.Errorf("first run: %s got Delivered %d, want 1", m.Data, m.Delivered)
+			}
+			crashed[string(m.Data)] = true
+		}
+		stop()
+		return errors.New("crash")
+	})
+	if err != nil || len(crashed) == 0 || len(crashed) >= 40 {
+		t.Fatalf("first run: got %v after %d records, want nil after one batch", err, len(crashed))
+	}
+
+	// The next run (another process: another Stream on the same
+	// checkpoints) gets every record once more.
+	second := open()
+	c := newCollector()
+	startConsume(t, second, name, "c", c.handler)
+	waitFor(t, "the 40 records", func() bool { return c.distinct() == 40 })
+	publish(second, 40, 45)
+	waitFor(t, "the 5 new records", func() bool { return c.distinct() == 45 })
+	for _, m := range c.snapshot() {
+		want := 1
+		if crashed[string(m.Data)] {
+			want = 2
+		}
+		if m.Delivered != want {
+			t.Errorf("second run: %s got Delivered %d, want %d", m.Data, m.Delivered, want)
+		}
+	}
+}

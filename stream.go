@@ -27,11 +27,12 @@ type Message struct {
 	// (dead letter): the engines retry a failing batch forever. On NATS it
 	// is the server's count (it survives restarts) plus the in-process
 	// retries; on Kinesis the consumer stores, before each batch, the last
-	// record it hands to the handler (beside its checkpoint), so a record
-	// handed to a run that stopped before checkpointing it counts as
-	// delivered at least twice in the next run, and in-process retries are
-	// counted in memory. On both, Delivered == 1 means no run before handled
-	// the message.
+	// record it hands to the handler and how many runs in a row were handed
+	// it (beside its checkpoint), so a record handed to runs that stopped
+	// before checkpointing it counts those runs in the next one, and
+	// in-process retries are counted in memory. On both, Delivered == 1
+	// means no run before handled the message, and a message that crashes
+	// every run reaches any MaxDeliver.
 	Delivered int
 	// Stored is when the engine stored the message (JetStream's timestamp,
 	// Kinesis's approximate arrival time); zero when publishing.

@@ -28,6 +28,19 @@ import (
 // merged) and read to its end: its children may then be read.
 const ShardEnd = "SHARD_END"
 
+// parseHanded reads a handed mark, "seq/runs" ("seq" alone: one run; ""
+// none).
+func parseHanded(mark string) (seq string, runs int) {
+	if mark == "" {
+		return "", 0
+	}
+	seq, n, ok := strings.Cut(mark, "/")
+	if runs, err := strconv.Atoi(n); ok && err == nil && runs > 0 {
+		return seq, runs
+	}
+	return seq, 1
+}
+
 // handedSuffix names, after a shard ID, the checkpoint-store entry holding
 // the last sequence number a consumer handed to its handler (see
 // consumeShard).
@@ -438,16 +451,19 @@ func (k *Kinesis) consumeShard(ctx context.Context, log *slog.Logger, stream, co
 		}
 		return aws.ToString(out.ShardIterator), nil
 	}
-	// The handed mark: the last record a run handed to its handler, stored
-	// before each batch. The records after the checkpoint up to the mark a
-	// run stored before this one may have been handled by it (a crash before
-	// the checkpoint): they count as delivered at least twice.
+	// The handed mark: the last record a run handed to its handler and how
+	// many runs in a row were handed it ("seq/runs"), stored before each
+	// batch. The records after the checkpoint up to the mark of the runs
+	// before this one may have been handled by each of them (crashes before
+	// the checkpoint): they count as delivered runs+1 times, so a batch that
+	// crashes every run is dead-lettered after MaxDeliver runs, as on NATS.
 	handedKey := shard + handedSuffix
-	handedBefore, err := k.checkpoints.GetCheckpoint(ctx, consumer, stream, handedKey)
+	mark, err := k.checkpoints.GetCheckpoint(ctx, consumer, stream, handedKey)
 	if err != nil {
 		return fmt.Errorf("get handed mark of %s/%s: %w", stream, shard, err)
 	}
-	handed := handedBefore
+	handedBefore, runsBefore := parseHanded(mark)
+	handed, runs := handedBefore, runsBefore
 	var (
 		it        string
 		attempts  int    // failed handler calls on the records up to failedTo
@@ -498,12 +514,23 @@ func (k *Kinesis) consumeShard(ctx context.Context, log *slog.Logger, stream, co
 					m.Delivered = attempts + 1
 				}
 				if handedBefore != "" && seqLE(seq, handedBefore) {
-					m.Delivered = max(m.Delivered, 2)
+					m.Delivered = max(m.Delivered, runsBefore+1)
 				}
 				batch = append(batch, m)
 			}
-			if last := aws.ToString(out.Records[len(out.Records)-1].SequenceNumber); handed == "" || !seqLE(last, handed) {
-				if err := k.checkpoints.SetCheckpoint(ctx, consumer, stream, handedKey, last); err != nil {
+			// This run is handed records of the earlier runs' mark: one run
+			// more; only new records: the count starts over.
+			wantRuns := 1
+			if handedBefore != "" && seqLE(aws.ToString(out.Records[0].SequenceNumber), handedBefore) {
+				wantRuns = runsBefore + 1
+			}
+			last := aws.ToString(out.Records[len(out.Records)-1].SequenceNumber)
+			if handed == "" || !seqLE(last, handed) || runs != wantRuns {
+				next := last
+				if handed != "" && seqLE(last, handed) {
+					next = handed
+				}
+				if err := k.checkpoints.SetCheckpoint(ctx, consumer, stream, handedKey, next+"/"+strconv.Itoa(wantRuns)); err != nil {
 					if ctx.Err() != nil {
 						return nil
 					}
@@ -512,7 +539,7 @@ func (k *Kinesis) consumeShard(ctx context.Context, log *slog.Logger, stream, co
 					it = "" // read the batch again from the checkpoint
 					continue
 				}
-				handed = last
+				handed, runs = next, wantRuns
 			}
 			if err := h(ctx, batch); err != nil {
 				if ctx.Err() != nil {

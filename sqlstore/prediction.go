@@ -212,6 +212,15 @@ func markPrior(ctx context.Context, c conn, recs []tripcast.PredictionRecord, fr
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("look up logged predictions: %w", err)
 	}
+	// first: where each key first appears in recs, to tell a repeat of an
+	// earlier record of the call (one pass, not one per record).
+	first := make(map[key]int, to)
+	for i := range recs[:to] {
+		k := key{recs[i].RideID, recs[i].Model, recs[i].Version}
+		if _, ok := first[k]; !ok {
+			first[k] = i
+		}
+	}
 	for i := from; i < to; i++ {
 		r := &recs[i]
 		t, ok := held[key{r.RideID, r.Model, r.Version}]
@@ -221,14 +230,7 @@ func markPrior(ctx context.Context, c conn, recs []tripcast.PredictionRecord, fr
 			// stream): new for this one.
 			continue
 		}
-		repeat := false
-		for j := range recs[:i] {
-			if recs[j].RideID == r.RideID && recs[j].Model == r.Model && recs[j].Version == r.Version {
-				repeat = true
-				break
-			}
-		}
-		if repeat || t.received != micros(r.ReceivedAt) || t.predicted != micros(r.PredictedAt) {
+		if first[key{r.RideID, r.Model, r.Version}] < i || t.received != micros(r.ReceivedAt) || t.predicted != micros(r.PredictedAt) {
 			prior[i] = fromMicros(t.predicted)
 		}
 	}

@@ -51,42 +51,44 @@ const (
 // PredictionRecord is one line of the prediction log: the ride's features,
 // the answer, who answered, and when.
 type PredictionRecord struct {
-	RideID       string
-	Model        string // registered model name
-	Version      string // model version that answered
-	PULocationID int
-	DOLocationID int
-	TripDistance float64   // miles
-	PickupTime   time.Time // zero when the event carried none
-	Prediction   float64   // minutes
-	ReceivedAt   time.Time // when the event reached tripcast
-	PredictedAt  time.Time // when the model answered
-	Latency      time.Duration
-	Source       string // one of the Source* constants
+	RideID        string
+	RideIDNumeric bool   // ride_id was a JSON number
+	Model         string // registered model name
+	Version       string // model version that answered
+	PULocationID  int
+	DOLocationID  int
+	TripDistance  float64   // miles
+	PickupTime    time.Time // zero when the event carried none
+	Prediction    float64   // minutes
+	ReceivedAt    time.Time // when the event reached tripcast
+	PredictedAt   time.Time // when the model answered
+	Latency       time.Duration
+	Source        string // one of the Source* constants
 }
 
 // NewPredictionRecord assembles the log record of ride r answered by p.
 // Latency is predictedAt - receivedAt.
 func NewPredictionRecord(r Ride, p Prediction, receivedAt, predictedAt time.Time, source string) PredictionRecord {
 	return PredictionRecord{
-		RideID:       r.ID,
-		Model:        p.Model,
-		Version:      p.Version,
-		PULocationID: r.PULocationID,
-		DOLocationID: r.DOLocationID,
-		TripDistance: r.TripDistance,
-		PickupTime:   r.PickupTime,
-		Prediction:   p.RideDuration,
-		ReceivedAt:   receivedAt,
-		PredictedAt:  predictedAt,
-		Latency:      predictedAt.Sub(receivedAt),
-		Source:       source,
+		RideID:        r.ID,
+		RideIDNumeric: r.IDNumeric,
+		Model:         p.Model,
+		Version:       p.Version,
+		PULocationID:  r.PULocationID,
+		DOLocationID:  r.DOLocationID,
+		TripDistance:  r.TripDistance,
+		PickupTime:    r.PickupTime,
+		Prediction:    p.RideDuration,
+		ReceivedAt:    receivedAt,
+		PredictedAt:   predictedAt,
+		Latency:       predictedAt.Sub(receivedAt),
+		Source:        source,
 	}
 }
 
 // Ride returns the ride the record was predicted for.
 func (r *PredictionRecord) Ride() Ride {
-	return Ride{ID: r.RideID, PULocationID: r.PULocationID, DOLocationID: r.DOLocationID,
+	return Ride{ID: r.RideID, IDNumeric: r.RideIDNumeric, PULocationID: r.PULocationID, DOLocationID: r.DOLocationID,
 		TripDistance: r.TripDistance, PickupTime: r.PickupTime}
 }
 

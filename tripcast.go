@@ -38,7 +38,8 @@ func (t *Trips) PickupTime(i int) time.Time { return time.UnixMicro(t.Pickup[i])
 // Ride is what is known about a trip when it starts: the input of a
 // prediction.
 type Ride struct {
-	ID           string    // ride_id, as given by the producer
+	ID           string    // ride_id, as given by the producer (its text for a number)
+	IDNumeric    bool      // ride_id was a JSON number: answers echo it as one
 	PULocationID int       // pickup taxi zone, 1..265
 	DOLocationID int       // dropoff taxi zone, 1..265
 	TripDistance float64   // miles
@@ -47,10 +48,11 @@ type Ride struct {
 
 // Prediction is a model's answer for one ride.
 type Prediction struct {
-	RideID       string
-	Model        string  // registered model name
-	Version      string  // model version that answered
-	RideDuration float64 // minutes
+	RideID        string
+	RideIDNumeric bool    // ride_id was a JSON number: answers echo it as one
+	Model         string  // registered model name
+	Version       string  // model version that answered
+	RideDuration  float64 // minutes
 }
 
 // Version returns tripcast's module version and VCS revision from the build

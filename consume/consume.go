@@ -33,12 +33,10 @@ import (
 	"tripcast/stream"
 )
 
-// Default stream and consumer names (the course's).
+// Default consumer settings (stream names are tripcast.RideEventsStream,
+// tripcast.PredictionsStream and tripcast.DeadLetterStream).
 const (
-	DefaultInput      = "ride_events"
-	DefaultOutput     = "ride_predictions"
-	DefaultDeadLetter = "ride_events_dlq"
-	DefaultConsumer   = "tripcast_predict"
+	DefaultConsumer = "tripcast_predict"
 	// DefaultMaxDeliver is how many times a batch whose events failed for
 	// a reason that might pass (the model failed) is tried before those
 	// events are dead-lettered.
@@ -47,9 +45,9 @@ const (
 
 // Config configures a Consumer. Zero values take the defaults.
 type Config struct {
-	Input      string // stream of ride events; default DefaultInput
-	Output     string // stream predictions are published to; default DefaultOutput
-	DeadLetter string // stream of events that got no prediction; default DefaultDeadLetter
+	Input      string // stream of ride events; default tripcast.RideEventsStream
+	Output     string // stream predictions are published to; default tripcast.PredictionsStream
+	DeadLetter string // stream of events that got no prediction; default tripcast.DeadLetterStream
 	Consumer   string // durable consumer name; default DefaultConsumer
 	// MaxDeliver: an event the model failed on (EINTERNAL), or a batch
 	// arriving while no model is loaded, is retried (the handler returns
@@ -98,9 +96,9 @@ func (c *Config) setDefaults(s tripcast.Stream) {
 			*p = v
 		}
 	}
-	def(&c.Input, DefaultInput)
-	def(&c.Output, DefaultOutput)
-	def(&c.DeadLetter, DefaultDeadLetter)
+	def(&c.Input, tripcast.RideEventsStream)
+	def(&c.Output, tripcast.PredictionsStream)
+	def(&c.DeadLetter, tripcast.DeadLetterStream)
 	def(&c.Consumer, DefaultConsumer)
 	if c.Source == "" {
 		c.Source = tripcast.SourceNATS

@@ -11,9 +11,6 @@ import (
 	"tripcast/tracking"
 )
 
-// DefaultAlias is the alias serving follows.
-const DefaultAlias = "champion"
-
 // RegistrySource is a tripcast.ModelSource over the model registry: the
 // version an alias (champion by default) points at, loaded from the blob
 // store with its sha256 checked. Give it to serve.Predictor's Follow or
@@ -21,7 +18,7 @@ const DefaultAlias = "champion"
 type RegistrySource struct {
 	Tracker *tracking.Tracker // registry and blob store (tracking.New with blobs)
 	Name    string            // registered model name; default tripcast.DefaultModelName
-	Alias   string            // alias to follow; default DefaultAlias
+	Alias   string            // alias to follow; default tripcast.ChampionAlias
 }
 
 var _ tripcast.ModelSource = (*RegistrySource)(nil)
@@ -37,7 +34,7 @@ func (s *RegistrySource) names() (string, string) {
 		name = tripcast.DefaultModelName
 	}
 	if alias == "" {
-		alias = DefaultAlias
+		alias = tripcast.ChampionAlias
 	}
 	return name, alias
 }

@@ -25,12 +25,6 @@ import (
 	"tripcast/serve"
 )
 
-// Default stream names: the course's output stream, and its dead letters.
-const (
-	PredictionsStream = "ride_predictions"
-	DeadLetterStream  = "ride_events_dlq"
-)
-
 // Predictor answers one ride; *serve.Predictor is one.
 type Predictor interface {
 	// Predict answers for r. EUNAVAILABLE means "not now" (no model loaded):
@@ -44,13 +38,13 @@ type Options struct {
 	// Output receives each prediction on OutputStream, keyed by ride_id.
 	// nil: predictions are only returned (the course's TEST_RUN mode).
 	Output tripcast.Stream
-	// OutputStream is the predictions' stream; "": PredictionsStream.
+	// OutputStream is the predictions' stream; "": tripcast.PredictionsStream.
 	OutputStream string
 	// DeadLetters receives the records that can never succeed on
-	// DeadLetterStream; nil: Output. When both are nil such records are
+	// tripcast.DeadLetterStream; nil: Output. When both are nil such records are
 	// only counted, logged and listed in Response.Rejected.
 	DeadLetters tripcast.Stream
-	// DeadLetterStream is the dead letters' stream; "": DeadLetterStream.
+	// DeadLetterStream is the dead letters' stream; "": tripcast.DeadLetterStream.
 	DeadLetterStream string
 	// Log receives every prediction before it is published; nil: none.
 	Log tripcast.PredictionLog
@@ -73,10 +67,10 @@ func New(p Predictor, o Options) (*Handler, error) {
 		return nil, tripcast.FieldError("predictor", "is missing")
 	}
 	if o.OutputStream == "" {
-		o.OutputStream = PredictionsStream
+		o.OutputStream = tripcast.PredictionsStream
 	}
 	if o.DeadLetterStream == "" {
-		o.DeadLetterStream = DeadLetterStream
+		o.DeadLetterStream = tripcast.DeadLetterStream
 	}
 	if o.DeadLetters == nil {
 		o.DeadLetters = o.Output

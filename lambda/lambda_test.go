@@ -129,7 +129,7 @@ func mustOpenEnv(t *testing.T, withModel bool) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	for _, name := range []string{lambda.PredictionsStream, lambda.DeadLetterStream} {
+	for _, name := range []string{tripcast.PredictionsStream, tripcast.DeadLetterStream} {
 		if err := st.EnsureStream(ctx, name); err != nil {
 			t.Fatal(err)
 		}
@@ -214,9 +214,9 @@ func TestHandle(t *testing.T) {
 			p.Prediction.RideID != "256" || !(p.Prediction.RideDuration > 5 && p.Prediction.RideDuration < 60) {
 			t.Errorf("got prediction %+v, want ride 256 of version Test123 with a plausible duration", p)
 		}
-		got := readUntil(t, e.stream, lambda.PredictionsStream)
+		got := readUntil(t, e.stream, tripcast.PredictionsStream)
 		if len(got) != 1 || got[0].Key != "256" || string(got[0].Data) != pred {
-			t.Fatalf("got %d messages on %s (%v), want one keyed 256: %s", len(got), lambda.PredictionsStream, got, pred)
+			t.Fatalf("got %d messages on %s (%v), want one keyed 256: %s", len(got), tripcast.PredictionsStream, got, pred)
 		}
 		recs := e.log.records()
 		if len(recs) != 1 || recs[0].RideID != "256" || recs[0].Source != tripcast.SourceLambda || recs[0].Prediction != y ||
@@ -258,7 +258,7 @@ func TestHandle(t *testing.T) {
 				t.Errorf("rejection %d: got %+v, want %+v with a reason", k, r, w)
 			}
 		}
-		dead := readUntil(t, e.stream, lambda.DeadLetterStream)
+		dead := readUntil(t, e.stream, tripcast.DeadLetterStream)
 		if len(dead) != 3 {
 			t.Fatalf("got %d dead letters, want 3", len(dead))
 		}
@@ -280,8 +280,8 @@ func TestHandle(t *testing.T) {
 		if !strings.Contains(resp.Rejected[0].Reason, "ride.PULocationID") || !strings.Contains(resp.Rejected[0].Reason, "265") {
 			t.Errorf("got reason %q, want it to name ride.PULocationID and the zone range", resp.Rejected[0].Reason)
 		}
-		if got := readUntil(t, e.stream, lambda.PredictionsStream); len(got) != 2 || got[0].Key != "a" || got[1].Key != "d" {
-			t.Errorf("got %v on %s, want predictions for a and d", got, lambda.PredictionsStream)
+		if got := readUntil(t, e.stream, tripcast.PredictionsStream); len(got) != 2 || got[0].Key != "a" || got[1].Key != "d" {
+			t.Errorf("got %v on %s, want predictions for a and d", got, tripcast.PredictionsStream)
 		}
 	})
 
@@ -293,7 +293,7 @@ func TestHandle(t *testing.T) {
 				t.Fatalf("got %+v, %v, want 2 predictions", resp, err)
 			}
 		}
-		if got := readUntil(t, e.stream, lambda.PredictionsStream); len(got) != 2 {
+		if got := readUntil(t, e.stream, tripcast.PredictionsStream); len(got) != 2 {
 			t.Errorf("got %d predictions on the stream after a redelivery, want 2", len(got))
 		}
 	})
@@ -337,7 +337,7 @@ func TestHandle(t *testing.T) {
 		if !slices.Equal(resp.BatchItemFailures, want) || len(resp.Predictions) != 1 || len(resp.Rejected) != 0 {
 			t.Fatalf("got %+v, want record 0 answered and records 1, 2 retried", resp)
 		}
-		if got := readUntil(t, e.stream, lambda.PredictionsStream); len(got) != 1 {
+		if got := readUntil(t, e.stream, tripcast.PredictionsStream); len(got) != 1 {
 			t.Errorf("got %d predictions published, want 1", len(got))
 		}
 	})
@@ -370,7 +370,7 @@ func TestHandle(t *testing.T) {
 		if !slices.Equal(resp.BatchItemFailures, want) || resp.DeadLettered != 1 || len(resp.Predictions) != 0 {
 			t.Fatalf("got %+v, want 1 dead letter and record 1 retried", resp)
 		}
-		if got := readUntil(t, e.stream, lambda.PredictionsStream); len(got) != 0 {
+		if got := readUntil(t, e.stream, tripcast.PredictionsStream); len(got) != 0 {
 			t.Errorf("got %d predictions published, want none before they are logged", len(got))
 		}
 	})
@@ -423,7 +423,7 @@ func BenchmarkHandle(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.EnsureStream(ctx, lambda.PredictionsStream); err != nil {
+	if err := st.EnsureStream(ctx, tripcast.PredictionsStream); err != nil {
 		b.Fatal(err)
 	}
 	p := serve.New(serve.Options{})

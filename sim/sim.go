@@ -19,13 +19,6 @@ import (
 	"tripcast"
 )
 
-// Default stream names (the course's input stream, and tripcast's ground
-// truth stream).
-const (
-	RideEventsStream    = "ride_events"
-	RideCompletedStream = "ride_completed"
-)
-
 // Target receives ride events (or ground-truth events).
 type Target interface {
 	// Send delivers one event. rideID is the event's ride_id, the key for
@@ -46,7 +39,7 @@ func (f Func) Send(ctx context.Context, _ string, event []byte) error { return f
 // by ride_id (so one ride's events stay in order).
 type StreamTarget struct {
 	Stream tripcast.Stream
-	Name   string // stream name, such as RideEventsStream
+	Name   string // stream name, such as tripcast.RideEventsStream
 }
 
 // Send publishes event and waits for the engine's acknowledgement.

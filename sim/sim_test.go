@@ -459,7 +459,7 @@ func TestStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	for _, name := range []string{sim.RideEventsStream, sim.RideCompletedStream} {
+	for _, name := range []string{tripcast.RideEventsStream, tripcast.RideCompletedStream} {
 		if err := st.EnsureStream(ctx, name); err != nil {
 			t.Fatal(err)
 		}
@@ -467,8 +467,8 @@ func TestStream(t *testing.T) {
 	const n = 50
 	s, err := sim.New(sim.Config{
 		Trips: tr, Month: "2021-01", MaxEvents: n, Rate: 10000,
-		Target:    sim.StreamTarget{Stream: st, Name: sim.RideEventsStream},
-		Completed: sim.StreamTarget{Stream: st, Name: sim.RideCompletedStream},
+		Target:    sim.StreamTarget{Stream: st, Name: tripcast.RideEventsStream},
+		Completed: sim.StreamTarget{Stream: st, Name: tripcast.RideCompletedStream},
 		TimeScale: 0, Logger: logger,
 	})
 	if err != nil {
@@ -482,7 +482,7 @@ func TestStream(t *testing.T) {
 		t.Fatalf("got summary %+v, want %d sent and completed", sum, n)
 	}
 
-	rides := readStream(t, ctx, st, sim.RideEventsStream, n)
+	rides := readStream(t, ctx, st, tripcast.RideEventsStream, n)
 	for k, m := range rides {
 		id := fmt.Sprintf("2021/01_%d", k)
 		if m.Key != id {
@@ -490,7 +490,7 @@ func TestStream(t *testing.T) {
 		}
 		checkRideEvent(t, m.Data, tr, k, id)
 	}
-	done := readStream(t, ctx, st, sim.RideCompletedStream, n)
+	done := readStream(t, ctx, st, tripcast.RideCompletedStream, n)
 	for k, m := range done {
 		id := fmt.Sprintf("2021/01_%d", k)
 		if want := string(sim.CompletedEvent(tr, k, id)); m.Key != id || string(m.Data) != want {
@@ -568,14 +568,14 @@ func BenchmarkStreamTarget(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.EnsureStream(ctx, sim.RideEventsStream); err != nil {
+	if err := st.EnsureStream(ctx, tripcast.RideEventsStream); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	events := 0
 	for b.Loop() {
 		s, err := sim.New(sim.Config{Trips: tr, Month: "2021-01", MaxEvents: 2000,
-			Target: sim.StreamTarget{Stream: st, Name: sim.RideEventsStream}})
+			Target: sim.StreamTarget{Stream: st, Name: tripcast.RideEventsStream}})
 		if err != nil {
 			b.Fatal(err)
 		}

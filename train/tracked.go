@@ -200,16 +200,13 @@ func (j Job) register(ctx context.Context, out *Outcome) error {
 	return nil
 }
 
-// ChampionAlias is the alias serving follows.
-const ChampionAlias = "champion"
-
 // promoteIfBetter makes the new version champion when it beats the current
 // champion re-scored on the same validation data. The alias moves by
 // compare-and-set: when another writer moved it meanwhile, the decision is
 // taken again against the new champion.
 func (j Job) promoteIfBetter(ctx context.Context, out *Outcome) error {
 	for attempt := 0; ; attempt++ {
-		champ, err := j.Tracker.CurrentAlias(ctx, j.ModelName, ChampionAlias)
+		champ, err := j.Tracker.CurrentAlias(ctx, j.ModelName, tripcast.ChampionAlias)
 		if err != nil {
 			return fmt.Errorf("read champion alias: %w", err)
 		}
@@ -217,7 +214,7 @@ func (j Job) promoteIfBetter(ctx context.Context, out *Outcome) error {
 		if err != nil || !better {
 			return err
 		}
-		_, err = j.Tracker.PromoteIf(ctx, j.ModelName, out.Version.Version, ChampionAlias, champ, reason, j.actor())
+		_, err = j.Tracker.PromoteIf(ctx, j.ModelName, out.Version.Version, tripcast.ChampionAlias, champ, reason, j.actor())
 		if tripcast.ErrorCode(err) == tripcast.ECONFLICT && attempt < 10 {
 			continue
 		}

@@ -15,7 +15,6 @@ import (
 
 	"tripcast"
 	"tripcast/config"
-	"tripcast/consume"
 	"tripcast/serve"
 )
 
@@ -84,8 +83,8 @@ check with --stream nats://ADDR.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&input, "input", consume.DefaultInput, "stream the consumer reads ride events from")
-	f.StringVar(&output, "output", consume.DefaultOutput, "stream the consumer publishes predictions to")
+	f.StringVar(&input, "input", tripcast.RideEventsStream, "stream the consumer reads ride events from")
+	f.StringVar(&output, "output", tripcast.PredictionsStream, "stream the consumer publishes predictions to")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for the prediction")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd

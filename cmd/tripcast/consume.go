@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"tripcast"
 	"tripcast/consume"
 )
 
@@ -43,9 +44,9 @@ processes, such as tripcast check, can reach it with --stream nats://ADDR).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Input, "input", consume.DefaultInput, "stream of ride events")
-	f.StringVar(&cfg.Output, "output", consume.DefaultOutput, "stream predictions are published to")
-	f.StringVar(&cfg.DeadLetter, "dead-letter", consume.DefaultDeadLetter, "stream of events that got no prediction")
+	f.StringVar(&cfg.Input, "input", tripcast.RideEventsStream, "stream of ride events")
+	f.StringVar(&cfg.Output, "output", tripcast.PredictionsStream, "stream predictions are published to")
+	f.StringVar(&cfg.DeadLetter, "dead-letter", tripcast.DeadLetterStream, "stream of events that got no prediction")
 	f.StringVar(&cfg.Consumer, "consumer", consume.DefaultConsumer, "durable consumer name (processes sharing it share the work on NATS)")
 	f.IntVar(&cfg.MaxDeliver, "max-deliver", consume.DefaultMaxDeliver, "deliveries of an event the model fails on before it is dead-lettered")
 	f.IntVar(&cfg.Workers, "workers", 1, "concurrent batch handlers (NATS)")

@@ -40,7 +40,7 @@ answer; --test-run answers without publishing (the course's TEST_RUN).`,
 				if err != nil {
 					return err
 				}
-				for _, name := range []string{lambda.PredictionsStream, lambda.DeadLetterStream} {
+				for _, name := range []string{tripcast.PredictionsStream, tripcast.DeadLetterStream} {
 					if err := st.EnsureStream(ctx, name); err != nil {
 						return err
 					}

@@ -65,14 +65,14 @@ event on the stream ride_completed, after the ride's duration times
 				if err != nil {
 					return err
 				}
-				for _, name := range []string{sim.RideEventsStream, sim.RideCompletedStream} {
+				for _, name := range []string{tripcast.RideEventsStream, tripcast.RideCompletedStream} {
 					if err := s.EnsureStream(ctx, name); err != nil {
 						return err
 					}
 				}
-				cfg.Target = sim.StreamTarget{Stream: s, Name: sim.RideEventsStream}
+				cfg.Target = sim.StreamTarget{Stream: s, Name: tripcast.RideEventsStream}
 				if groundTruth {
-					cfg.Completed = sim.StreamTarget{Stream: s, Name: sim.RideCompletedStream}
+					cfg.Completed = sim.StreamTarget{Stream: s, Name: tripcast.RideCompletedStream}
 				}
 			}
 			sm, err := sim.New(cfg)

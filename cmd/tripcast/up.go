@@ -127,7 +127,7 @@ func (a *app) bootstrap(ctx context.Context, from, months []string, color, baseU
 	if err != nil {
 		return err
 	}
-	champ, err := tr.CurrentAlias(ctx, a.cfg.ModelName, train.ChampionAlias)
+	champ, err := tr.CurrentAlias(ctx, a.cfg.ModelName, tripcast.ChampionAlias)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,11 @@ func AppendPrediction(dst []byte, p tripcast.Prediction) []byte {
 	dst = append(dst, `,"prediction":{"ride_duration":`...)
 	dst = AppendFloat(dst, p.RideDuration)
 	dst = append(dst, `,"ride_id":`...)
-	dst = AppendString(dst, p.RideID)
+	if p.RideIDNumeric {
+		dst = append(dst, p.RideID...) // a JSON number's text, as it came
+	} else {
+		dst = AppendString(dst, p.RideID)
+	}
 	return append(dst, "}}"...)
 }
 
@@ -55,11 +59,14 @@ func ParsePrediction(data []byte) (tripcast.Prediction, error) {
 	if a.Prediction.RideDuration == nil {
 		return tripcast.Prediction{}, tripcast.FieldError("prediction.ride_duration", "missing")
 	}
-	id, err := rideID(rawValue(a.Prediction.RideID))
+	id, numeric, err := rideID(rawValue(a.Prediction.RideID))
+	if err == nil && id == "" {
+		err = tripcast.Errorf(tripcast.EINVALID, "missing")
+	}
 	if err != nil {
 		return tripcast.Prediction{}, tripcast.FieldError("prediction.ride_id", "%s", tripcast.ErrorMessage(err))
 	}
-	return tripcast.Prediction{RideID: id, Model: a.Model, Version: a.Version, RideDuration: *a.Prediction.RideDuration}, nil
+	return tripcast.Prediction{RideID: id, RideIDNumeric: numeric, Model: a.Model, Version: a.Version, RideDuration: *a.Prediction.RideDuration}, nil
 }
 
 // rawValue scans one already-valid JSON value.

@@ -470,9 +470,11 @@ func (s *scanner) end() error {
 // only (and errors name them "ride.trip_distance"); otherwise from the top
 // level. Unknown keys are ignored; for a repeated key the last one wins.
 //
-// ride_id is required, a non-empty string of at most MaxRideIDLen bytes or a
-// number (rendered as written when an integer literal, else in shortest
-// decimal form without exponent: 2.56e2 is "256"). PULocationID and
+// ride_id is optional: absent or null gives an empty Ride.ID, and the
+// adapter assigns one (HTTP generates one and returns it; a stream derives it
+// from the message's identity). When given it is a string (see ValidRideID)
+// or a number (Ride.IDNumeric set; rendered as written when an integer
+// literal, else in shortest decimal form without exponent: 2.56e2 is "256"). PULocationID and
 // DOLocationID are integral numbers in [MinZoneID, MaxZoneID] (130.0 is
 // accepted); trip_distance a number in [0, MaxTripDistance]. NaN and
 // infinities (bare, as Python writes them, or as strings) are refused.
@@ -491,7 +493,7 @@ func DecodeEvent(data []byte) (tripcast.Ride, error) {
 	}
 	var r tripcast.Ride
 	var err error
-	if r.ID, err = rideID(ev.id); err != nil {
+	if r.ID, r.IDNumeric, err = rideID(ev.id); err != nil {
 		return tripcast.Ride{}, err
 	}
 	f, names := &ev.flat, &flatNames
@@ -523,42 +525,61 @@ var (
 	nestedNames = [4]string{"ride.PULocationID", "ride.DOLocationID", "ride.trip_distance", "ride.pickup_datetime"}
 )
 
-func rideID(v value) (string, error) {
+// rideID reads ride_id: "" when absent or null (the caller assigns one: see
+// DecodeEvent), its text and numeric=true for a number.
+func rideID(v value) (id string, numeric bool, err error) {
 	const field = "ride_id"
 	switch v.kind {
-	case kAbsent:
-		return "", tripcast.FieldError(field, "missing")
+	case kAbsent, kNull:
+		return "", false, nil
 	case kString:
 		s := string(v.raw)
 		if v.esc {
 			var ok bool
 			if s, ok = unescape(v.raw); !ok {
-				return "", tripcast.FieldError(field, "invalid string escape")
+				return "", false, tripcast.FieldError(field, "invalid string escape")
 			}
 		}
-		switch {
-		case s == "":
-			return "", tripcast.FieldError(field, "must not be empty")
-		case len(s) > MaxRideIDLen:
-			return "", tripcast.FieldError(field, "must be at most %d bytes, got %d", MaxRideIDLen, len(s))
-		case !utf8.ValidString(s):
-			return "", tripcast.FieldError(field, "must be valid UTF-8")
+		if err := ValidRideID(s); err != nil {
+			return "", false, err
 		}
-		return s, nil
+		return s, false, nil
 	case kNumber:
 		if bytes.IndexAny(v.raw, ".eE") < 0 {
 			if len(v.raw) > MaxRideIDLen {
-				return "", tripcast.FieldError(field, "must be at most %d bytes, got %d", MaxRideIDLen, len(v.raw))
+				return "", false, tripcast.FieldError(field, "must be at most %d bytes, got %d", MaxRideIDLen, len(v.raw))
 			}
-			return string(v.raw), nil // an integer literal, kept exactly
+			return string(v.raw), true, nil // an integer literal, kept exactly
 		}
 		x, err := strconv.ParseFloat(string(v.raw), 64)
 		if err != nil || math.IsInf(x, 0) {
-			return "", tripcast.FieldError(field, "number %s out of range", v.raw)
+			return "", false, tripcast.FieldError(field, "number %s out of range", v.raw)
 		}
-		return strconv.FormatFloat(x, 'f', -1, 64), nil
+		return strconv.FormatFloat(x, 'f', -1, 64), true, nil
 	}
-	return "", tripcast.FieldError(field, "must be a string or a number, got %s", v.kind)
+	return "", false, tripcast.FieldError(field, "must be a string or a number, got %s", v.kind)
+}
+
+// ValidRideID checks a ride_id given as a string: not empty, at most
+// MaxRideIDLen bytes, valid UTF-8 and free of control characters (a NUL
+// cannot be stored by PostgreSQL; the others break logs and keys).
+// EINVALID naming the field "ride_id" otherwise.
+func ValidRideID(s string) error {
+	const field = "ride_id"
+	switch {
+	case s == "":
+		return tripcast.FieldError(field, "must not be empty")
+	case len(s) > MaxRideIDLen:
+		return tripcast.FieldError(field, "must be at most %d bytes, got %d", MaxRideIDLen, len(s))
+	case !utf8.ValidString(s):
+		return tripcast.FieldError(field, "must be valid UTF-8")
+	}
+	for i, c := range s {
+		if c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) {
+			return tripcast.FieldError(field, "must not contain control characters, got %U at byte %d", c, i)
+		}
+	}
+	return nil
 }
 
 // number returns v as a finite float64, or a FieldError.

@@ -37,7 +37,7 @@ func (s *Snapshot) Predict(r tripcast.Ride) (tripcast.Prediction, error) {
 		return tripcast.Prediction{}, &tripcast.Error{Code: tripcast.EINTERNAL, Message: "internal error",
 			Err: fmt.Errorf("model %s version %s predicted %v for ride %s", s.Model.Name(), s.Model.Version(), y, r.ID)}
 	}
-	return tripcast.Prediction{RideID: r.ID, Model: s.Model.Name(), Version: s.Model.Version(), RideDuration: y}, nil
+	return tripcast.Prediction{RideID: r.ID, RideIDNumeric: r.IDNumeric, Model: s.Model.Name(), Version: s.Model.Version(), RideDuration: y}, nil
 }
 
 // PredictBatch answers every ride with this one model: out[i] and errs[i]

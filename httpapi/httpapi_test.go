@@ -132,7 +132,7 @@ func TestPredict(t *testing.T) {
 	e.pred.Swap(linearModel{ver: "7"})
 	t.Run("OK", func(t *testing.T) {
 		code, body := e.do(t, "POST", "/v1/predict", "application/json", event)
-		want := `{"model":"ride_duration_prediction_model","version":"7","prediction":{"ride_duration":` + strconv.FormatFloat(2+1.5*3.66, 'f', -1, 64) + `,"ride_id":"256"}}`
+		want := `{"model":"ride_duration_prediction_model","version":"7","prediction":{"ride_duration":` + strconv.FormatFloat(2+1.5*3.66, 'f', -1, 64) + `,"ride_id":256}}`
 		if code != 200 || body != want {
 			t.Errorf("got %d %s, want 200 %s", code, body, want)
 		}
@@ -228,7 +228,7 @@ func TestBatch(t *testing.T) {
 		`{"ride_id": "y", "PULocationID": 1, "DOLocationID": 2, "trip_distance": 499.5}`,
 		`{"ride_id": "z", "PULocationID": 1, "DOLocationID": 2, "trip_distance": 2}`,
 	}
-	want := `[{"model":"ride_duration_prediction_model","version":"3","prediction":{"ride_duration":` + strconv.FormatFloat(2+1.5*3.66, 'f', -1, 64) + `,"ride_id":"256"}},` +
+	want := `[{"model":"ride_duration_prediction_model","version":"3","prediction":{"ride_duration":` + strconv.FormatFloat(2+1.5*3.66, 'f', -1, 64) + `,"ride_id":256}},` +
 		`{"error":"must be a taxi zone between 1 and 265, got 0","field":"PULocationID","index":1},` +
 		`{"error":"internal error","index":2},` +
 		`{"model":"ride_duration_prediction_model","version":"3","prediction":{"ride_duration":5,"ride_id":"z"}}]`

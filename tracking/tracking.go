@@ -57,6 +57,7 @@ type Tracker struct {
 	now   func() time.Time
 	batch int
 	every time.Duration
+	check func([]byte) error
 }
 
 // Option configures a Tracker.
@@ -85,6 +86,14 @@ func WithFlushInterval(d time.Duration) Option {
 			t.every = d
 		}
 	}
+}
+
+// WithArtifactCheck sets a check an artifact's bytes must pass, after their
+// sha256, before an alias may point at their version: typically that they
+// decode as a model (tracking does not know the model format; see
+// VerifyVersion).
+func WithArtifactCheck(check func(artifact []byte) error) Option {
+	return func(t *Tracker) { t.check = check }
 }
 
 // Metric buffering defaults. One transaction per batch keeps logging fast:
@@ -370,9 +379,13 @@ func ValidAlias(alias string) error {
 }
 
 // Promote points alias at version of model name and records the move with
-// reason and actor. EINVALID when the alias is malformed or reason or actor
-// empty, ENOTFOUND when the version does not exist, ECONFLICT when the
-// alias already points at it.
+// reason and actor, after checking the version's artifact (VerifyVersion):
+// an alias never moves to an artifact that is missing, was changed, or
+// does not pass the artifact check. EINVALID when the alias is malformed
+// or reason or actor empty, ENOTFOUND when the version or its artifact
+// does not exist, ECONFLICT when the artifact fails its check or the alias
+// already points at the version, EUNAVAILABLE when the tracker has no blob
+// store to check the artifact in.
 func (t *Tracker) Promote(ctx context.Context, name string, version int, alias, reason, actor string) (*tripcast.AliasMove, error) {
 	return t.promote(ctx, name, version, alias, -1, reason, actor)
 }
@@ -397,8 +410,14 @@ func (t *Tracker) promote(ctx context.Context, name string, version int, alias s
 	if actor == "" {
 		return nil, tripcast.FieldError("actor", "must not be empty")
 	}
+	v, err := t.store.GetVersion(ctx, name, version)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.VerifyVersion(ctx, v); err != nil {
+		return nil, refuseMove(alias, v, err)
+	}
 	var m *tripcast.AliasMove
-	var err error
 	if from < 0 {
 		m, err = t.store.SetAlias(ctx, name, alias, version, reason, actor)
 	} else {
@@ -422,8 +441,15 @@ func (t *Tracker) CurrentAlias(ctx context.Context, name, alias string) (int, er
 }
 
 // Rollback moves alias back to the version it pointed at before (see
-// tripcast.RollbackTarget) and records the move. ENOTFOUND when the alias
-// is not set, ECONFLICT when there is no earlier version.
+// tripcast.RollbackTarget) and records the move, after checking that
+// version's artifact as Promote does. ENOTFOUND when the alias is not set
+// or the artifact is missing, ECONFLICT when there is no earlier version
+// or its artifact fails its check.
+//
+// The target is checked, then the registry moves the alias to the target
+// it computes in its own transaction: when another writer moves the alias
+// in between, the version reached is checked again and an error says so
+// if it fails (the alias has moved by then: promote a good version).
 func (t *Tracker) Rollback(ctx context.Context, name, alias, reason, actor string) (*tripcast.AliasMove, error) {
 	if err := ValidAlias(alias); err != nil {
 		return nil, err
@@ -434,9 +460,25 @@ func (t *Tracker) Rollback(ctx context.Context, name, alias, reason, actor strin
 	if strings.TrimSpace(reason) == "" {
 		reason = "rollback"
 	}
+	hist, err := t.store.AliasHistory(ctx, name, alias)
+	if err != nil {
+		return nil, err
+	}
+	target, ok := tripcast.RollbackTarget(hist)
+	if ok {
+		if err := t.verifyVersionNumber(ctx, name, alias, target); err != nil {
+			return nil, err
+		}
+	} // else the registry refuses the rollback with the reason
 	m, err := t.store.Rollback(ctx, name, alias, reason, actor)
 	if err != nil {
 		return nil, err
+	}
+	if m.To != target {
+		if err := t.verifyVersionNumber(ctx, name, alias, m.To); err != nil {
+			t.log.Error("alias rolled back to an unverified version (moved concurrently)", "model", name, "alias", alias, "to", m.To, "err", err)
+			return m, fmt.Errorf("alias %s moved concurrently; the rollback reached version %d: %w", alias, m.To, err)
+		}
 	}
 	t.log.Info("alias rolled back", "model", name, "alias", alias, "from", m.From, "to", m.To, "actor", actor, "reason", reason)
 	return m, nil
@@ -482,15 +524,62 @@ func (t *Tracker) OpenVersionArtifact(ctx context.Context, name, ref string) ([]
 	if err != nil {
 		return nil, nil, err
 	}
+	b, err := t.readArtifact(ctx, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, v, nil
+}
+
+// VerifyVersion checks that v's artifact can be served: it exists, its
+// sha256 is the registered one, and it passes the artifact check
+// (WithArtifactCheck) when one is set. ENOTFOUND when the artifact is
+// missing, ECONFLICT when it fails a check, EUNAVAILABLE when the tracker
+// has no blob store.
+func (t *Tracker) VerifyVersion(ctx context.Context, v *tripcast.ModelVersion) error {
+	b, err := t.readArtifact(ctx, v)
+	if err != nil {
+		return err
+	}
+	if t.check != nil {
+		if err := t.check(b); err != nil {
+			return &tripcast.Error{Code: tripcast.ECONFLICT, Err: err, Message: fmt.Sprintf(
+				"model %s version %d: artifact %s cannot be loaded", v.Name, v.Version, v.ArtifactURI)}
+		}
+	}
+	return nil
+}
+
+// verifyVersionNumber is VerifyVersion for version of model name, as the
+// target of a move of alias.
+func (t *Tracker) verifyVersionNumber(ctx context.Context, name, alias string, version int) error {
+	v, err := t.store.GetVersion(ctx, name, version)
+	if err != nil {
+		return err
+	}
+	if err := t.VerifyVersion(ctx, v); err != nil {
+		return refuseMove(alias, v, err)
+	}
+	return nil
+}
+
+// refuseMove wraps why alias may not move to v (the error keeps its code).
+func refuseMove(alias string, v *tripcast.ModelVersion, err error) error {
+	return fmt.Errorf("refusing to move alias %s to model %s version %d: %w", alias, v.Name, v.Version, err)
+}
+
+// readArtifact returns v's artifact bytes after checking their sha256.
+func (t *Tracker) readArtifact(ctx context.Context, v *tripcast.ModelVersion) ([]byte, error) {
+	name := v.Name
 	if t.blobs == nil {
-		return nil, nil, tripcast.Errorf(tripcast.EUNAVAILABLE, "no blob store configured for artifacts")
+		return nil, tripcast.Errorf(tripcast.EUNAVAILABLE, "no blob store configured for artifacts")
 	}
 	rc, err := t.blobs.Open(ctx, v.ArtifactKey)
 	if err != nil {
 		if tripcast.ErrorCode(err) == tripcast.ENOTFOUND {
-			return nil, nil, tripcast.Errorf(tripcast.ENOTFOUND, "model %s version %d: artifact %s is missing", name, v.Version, v.ArtifactURI)
+			return nil, tripcast.Errorf(tripcast.ENOTFOUND, "model %s version %d: artifact %s is missing", name, v.Version, v.ArtifactURI)
 		}
-		return nil, nil, fmt.Errorf("model %s version %d: open artifact: %w", name, v.Version, err)
+		return nil, fmt.Errorf("model %s version %d: open artifact: %w", name, v.Version, err)
 	}
 	defer rc.Close()
 	var buf bytes.Buffer
@@ -499,14 +588,14 @@ func (t *Tracker) OpenVersionArtifact(ctx context.Context, name, ref string) ([]
 	}
 	h := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(&buf, h), rc); err != nil {
-		return nil, nil, fmt.Errorf("model %s version %d: read artifact %s: %w", name, v.Version, v.ArtifactURI, err)
+		return nil, fmt.Errorf("model %s version %d: read artifact %s: %w", name, v.Version, v.ArtifactURI, err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != v.SHA256 {
 		t.log.Error("artifact checksum mismatch", "model", name, "version", v.Version, "uri", v.ArtifactURI,
 			"got_sha256", got, "want_sha256", v.SHA256, "got_size", buf.Len(), "want_size", v.Size)
-		return nil, nil, tripcast.Errorf(tripcast.ECONFLICT,
+		return nil, tripcast.Errorf(tripcast.ECONFLICT,
 			"model %s version %d: artifact %s checksum did not match (got sha256 %s and %d bytes, want %s and %d bytes): it was modified or truncated and will not be loaded",
 			name, v.Version, v.ArtifactURI, got, buf.Len(), v.SHA256, v.Size)
 	}
-	return buf.Bytes(), v, nil
+	return buf.Bytes(), nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,11 +17,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"tripcast"
+	"tripcast/model"
 	"tripcast/tracking"
 )
 
 // tracker returns a tracking.Tracker over the metadata database, with the
-// blob store when withBlobs is set (reading or writing artifacts).
+// blob store when withBlobs is set (reading or writing artifacts, moving
+// aliases). An alias only moves to an artifact that decodes as a model.
 func (a *app) tracker(ctx context.Context, withBlobs bool) (*tracking.Tracker, error) {
 	db, err := a.store(ctx)
 	if err != nil {
@@ -32,7 +35,14 @@ func (a *app) tracker(ctx context.Context, withBlobs bool) (*tracking.Tracker, e
 			return nil, err
 		}
 	}
-	return tracking.New(db, blobs, a.log), nil
+	return tracking.New(db, blobs, a.log, tracking.WithArtifactCheck(decodesAsModel)), nil
+}
+
+// decodesAsModel is the registry's artifact check: the bytes are a model
+// tripcast can serve.
+func decodesAsModel(b []byte) error {
+	_, err := model.Read(bytes.NewReader(b))
+	return err
 }
 
 // actor is who moves aliases: $USER, or "tripcast".
@@ -246,13 +256,15 @@ func newModelsPromoteCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "promote VERSION --alias NAME --reason TEXT",
 		Short: "Point an alias (champion, challenger…) at a version; the move is recorded",
-		Args:  cobra.ExactArgs(1),
+		Long: "Point an alias at a version after checking its artifact (present, sha256 as registered,\n" +
+			"decodes as a model); refused with the reason otherwise. The move is recorded.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			version, err := strconv.Atoi(args[0])
 			if err != nil || version <= 0 {
 				return tripcast.FieldError("version", "%q is not a version number (1, 2, 3…)", args[0])
 			}
-			tr, err := a.tracker(cmd.Context(), false)
+			tr, err := a.tracker(cmd.Context(), true) // the artifact is checked first
 			if err != nil {
 				return err
 			}
@@ -278,10 +290,11 @@ func newModelsRollbackCmd(a *app) *cobra.Command {
 		Use:   "rollback --alias NAME [--reason TEXT]",
 		Short: "Move an alias back to the version it pointed at before",
 		Long: "Move an alias back to the version it pointed at before its current one. Rollbacks\n" +
-			"stack: promoting 2 then 3 and rolling back twice goes 3 → 2 → 1.",
+			"stack: promoting 2 then 3 and rolling back twice goes 3 → 2 → 1. The version rolled back\n" +
+			"to must pass the same artifact check as promote.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			tr, err := a.tracker(cmd.Context(), false)
+			tr, err := a.tracker(cmd.Context(), true) // the artifact is checked first
 			if err != nil {
 				return err
 			}

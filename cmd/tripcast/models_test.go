@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"tripcast"
 	"tripcast/blob"
+	"tripcast/linear"
+	"tripcast/model"
 	"tripcast/sqlstore/sqlstoretest"
 	"tripcast/tracking"
 )
@@ -46,7 +49,12 @@ func seedRegistry(t *testing.T, dbURL, blobDir string) (parent, trial string) {
 		}
 	}
 	for i, rmse := range []float64{6.5, 6.1} {
-		art, err := child.LogArtifact(ctx, fmt.Sprintf("model-%d.json", i), strings.NewReader(fmt.Sprintf(`{"model":%d}`, i)))
+		// A real (linear) model: an alias only moves to an artifact that decodes.
+		var buf bytes.Buffer
+		if _, err := (&model.Artifact{Kind: model.Linear, Linear: &linear.Model{Intercept: float64(i), Distance: 2}}).WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		art, err := child.LogArtifact(ctx, fmt.Sprintf("model-%d.json", i), &buf)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,6 +70,28 @@ func seedRegistry(t *testing.T, dbURL, blobDir string) (parent, trial string) {
 		t.Fatal(err)
 	}
 	return run.ID, child.ID
+}
+
+// registerRaw registers content, sha256 and all, as the next version of
+// the default model, and returns its number.
+func registerRaw(t *testing.T, dbURL, blobDir, content string) int {
+	t.Helper()
+	ctx := context.Background()
+	blobs, err := blob.NewFile(blobDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blobs.Close()
+	info, err := blobs.Put(ctx, "models/raw/model.json", strings.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tracking.New(sqlstoretest.MustOpen(t, dbURL), blobs, nil)
+	v, err := tr.RegisterVersion(ctx, tripcast.DefaultModelName, tracking.NewVersion{ArtifactKey: info.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Version
 }
 
 // TestModelsCmd runs `tripcast runs …` and `tripcast models …` end to end,
@@ -176,6 +206,30 @@ func TestModelsCmd(t *testing.T) {
 			_, err = run(t, "models", "show", "2", "--verify")
 			if tripcast.ErrorCode(err) != tripcast.ECONFLICT || !strings.Contains(err.Error(), "checksum did not match") {
 				t.Errorf("got %v, want checksum did not match", err)
+			}
+			// The champion never moves to the tampered artifact.
+			_, err = run(t, "models", "promote", "2", "--alias", "champion", "--reason", "tampered")
+			if tripcast.ErrorCode(err) != tripcast.ECONFLICT || !strings.Contains(err.Error(), "refusing to move alias champion") ||
+				!strings.Contains(err.Error(), "checksum did not match") {
+				t.Errorf("got %v, want the promotion refused: checksum did not match", err)
+			}
+			// Nor to a missing one, nor to one that is not a model.
+			notModel := registerRaw(t, dbURL, filepath.Join(dataDir, "blobs"), `{"model":3}`)
+			_, err = run(t, "models", "promote", strconv.Itoa(notModel), "--alias", "champion", "--reason", "not a model")
+			if tripcast.ErrorCode(err) != tripcast.ECONFLICT || !strings.Contains(err.Error(), "cannot be loaded") {
+				t.Errorf("got %v, want the promotion refused: the artifact cannot be loaded", err)
+			}
+			if err := os.Remove(filepath.Join(dataDir, "blobs", "artifacts", trial, "model-1.json")); err != nil {
+				t.Fatal(err)
+			}
+			_, err = run(t, "models", "promote", "2", "--alias", "staging", "--reason", "missing")
+			if tripcast.ErrorCode(err) != tripcast.ENOTFOUND || !strings.Contains(err.Error(), "is missing") {
+				t.Errorf("got %v, want the promotion refused: artifact missing", err)
+			}
+			var shown modelShow
+			decode(t, mustRun(t, "models", "show", "champion", "--json"), &shown)
+			if shown.Version.Version != 1 {
+				t.Errorf("got champion %d, want it still at 1", shown.Version.Version)
 			}
 		})
 		t.Run("ErrInvalid", func(t *testing.T) {

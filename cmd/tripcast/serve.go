@@ -35,6 +35,9 @@ type serving struct {
 	// sql and parquet are the two logs, for the stream consumer.
 	sql     tripcast.PredictionLog
 	parquet *predlog.Writer
+	// checks are more readiness checks /readyz reports (a stream
+	// consumer's health, for instance): append before httpServer.
+	checks []httpapi.Check
 }
 
 // streamLog is the stream consumer's prediction log: the metadata database
@@ -161,7 +164,8 @@ func leaseHolder(role string) string {
 // httpServer starts the HTTP API on the listen setting; it stops when ctx
 // ends. The returned channel yields the server's error.
 func (s *serving) httpServer(ctx context.Context, a *app) (*httpapi.Server, <-chan error, error) {
-	srv, err := httpapi.New(httpapi.Config{Listen: a.cfg.Listen, PredictionLog: s.plog}, s.pred, a.log, s.reg)
+	srv, err := httpapi.New(httpapi.Config{Listen: a.cfg.Listen, PredictionLog: s.plog,
+		Champion: s.source.Champion, Checks: s.checks}, s.pred, a.log, s.reg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -191,8 +195,8 @@ func newServeCmd(a *app) *cobra.Command {
 		Use:   "serve",
 		Short: "Serve the champion model over HTTP (stateless: run as many as you like)",
 		Long: `Serve predictions over HTTP on --listen (default 127.0.0.1:8080):
-POST /v1/predict, POST /v1/predict/batch, GET /v1/models/champion, /healthz,
-/readyz, /metrics. The server follows the registry's champion alias and swaps
+POST /v1/predict, POST /v1/predict/batch, POST /predict (the course's web
+service), GET /v1/models/champion, /healthz, /readyz, /metrics. The server follows the registry's champion alias and swaps
 models atomically; every prediction goes to the prediction log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"tripcast/blob"
 	"tripcast/internal/testfiles"
 	"tripcast/predlog"
+	"tripcast/sqlstore"
 	"tripcast/sqlstore/sqlstoretest"
 )
 
@@ -93,7 +95,7 @@ func TestServe(t *testing.T) {
 
 	code, m := postJSON(t, "http://"+addr+"/v1/predict", `{"ride_id": 256, "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}`)
 	pred, _ := m["prediction"].(map[string]any)
-	if code != 200 || m["version"] != "1" || m["model"] != "ride_duration_prediction_model" || pred["ride_id"] != "256" || pred["ride_duration"].(float64) <= 0 {
+	if code != 200 || m["version"] != "1" || m["model"] != "ride_duration_prediction_model" || pred["ride_id"] != float64(256) || pred["ride_duration"].(float64) <= 0 {
 		t.Fatalf("got %d %v", code, m)
 	}
 	code, m = postJSON(t, "http://"+addr+"/v1/predict", `{"ride_id": 256, "ride": {"PULocationID": 999, "DOLocationID": 205, "trip_distance": 3.66}}`)
@@ -114,6 +116,14 @@ func TestServe(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The course's web service answers with the same model.
+	code, m = postJSON(t, "http://"+addr+"/predict", `{"PULocationID": 10, "DOLocationID": 50, "trip_distance": 40}`)
+	if d, _ := m["duration"].(float64); code != 200 || m["model_version"] != "2" || d <= 0 || len(m) != 2 {
+		t.Fatalf("/predict: got %d %v, want 200 {duration, model_version 2}", code, m)
+	}
+
+	staleChampion(t, dir, addr, base)
+
 	// The simulator replays real rides against the server.
 	var sum struct {
 		Sent   int `json:"sent"`
@@ -136,6 +146,68 @@ func TestServe(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(b), "tripcast_http_requests_total") {
 		t.Fatalf("metrics lack tripcast_http_requests_total")
+	}
+}
+
+// staleChampion tampers with version 1's artifact: promote and rollback
+// refuse to make it champion again; when a writer that does not check
+// (an older tripcast) moves the alias anyway, the server keeps serving
+// version 2 and /readyz says so.
+func staleChampion(t *testing.T, dir, addr string, base []string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, "sqlite://"+filepath.ToSlash(filepath.Join(dir, "tripcast.db")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	v1, err := db.GetVersion(ctx, tripcast.DefaultModelName, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "blobs", filepath.FromSlash(v1.ArtifactKey))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, bytes.Replace(b, []byte(`"1`), []byte(`"2`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"models", "promote", "1", "--alias", "champion", "--reason", "back to 1"},
+		{"models", "rollback", "--alias", "champion"},
+	} {
+		_, err := runCmd(t, append(args, base...)...)
+		if tripcast.ErrorCode(err) != tripcast.ECONFLICT || !strings.Contains(err.Error(), "checksum did not match") {
+			t.Errorf("%s: got %v, want refused: checksum did not match", strings.Join(args, " "), err)
+		}
+	}
+	if _, err := db.SetAlias(ctx, tripcast.DefaultModelName, tripcast.ChampionAlias, 1, "unchecked", "old-tripcast"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && strings.Contains(string(body), `"status":"degraded"`) &&
+			strings.Contains(string(body), "serving version 2 while champion is 1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz: got %d %s, want 200 degraded: serving version 2 while champion is 1", resp.StatusCode, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, m := postJSON(t, "http://"+addr+"/v1/predict", `{"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}`); code != 200 || m["version"] != "2" {
+		t.Errorf("got %d %v, want version 2 still serving", code, m)
+	}
+	// Back to a champion that loads, for the rest of the test.
+	if _, err := db.SetAlias(ctx, tripcast.DefaultModelName, tripcast.ChampionAlias, 2, "restore", "test"); err != nil {
+		t.Fatal(err)
 	}
 }
 

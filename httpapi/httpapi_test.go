@@ -104,19 +104,11 @@ func (e *env) do(t testing.TB, method, path, contentType, body string) (int, str
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := send(t, req)
 	if ct := resp.Header.Get("Content-Type"); path != "/metrics" && ct != "application/json" {
 		t.Errorf("%s %s: got Content-Type %q, want application/json", method, path, ct)
 	}
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, b
 }
 
 const event = `{"ride_id": 256, "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}`

@@ -25,13 +25,7 @@ import (
 func seedRegistry(t *testing.T, dbURL, blobDir string) (parent, trial string) {
 	t.Helper()
 	ctx := context.Background()
-	blobs, err := blob.NewFile(blobDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blobs.Close()
-	db := sqlstoretest.MustOpen(t, dbURL)
-	tr := tracking.New(db, blobs, slog.New(slog.DiscardHandler))
+	tr := mustTracker(t, dbURL, blobDir)
 	run, err := tr.StartRun(ctx, "nyc-taxi", "tune", "")
 	if err != nil {
 		t.Fatal(err)
@@ -72,22 +66,33 @@ func seedRegistry(t *testing.T, dbURL, blobDir string) (parent, trial string) {
 	return run.ID, child.ID
 }
 
+// mustTracker opens a tracker over dbURL and a file blob store in blobDir,
+// both closed when the test ends.
+func mustTracker(t *testing.T, dbURL, blobDir string) *tracking.Tracker {
+	t.Helper()
+	blobs, err := blob.NewFile(blobDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blobs.Close() })
+	return tracking.New(sqlstoretest.MustOpen(t, dbURL), blobs, slog.New(slog.DiscardHandler))
+}
+
 // registerRaw registers content, sha256 and all, as the next version of
 // the default model, and returns its number.
 func registerRaw(t *testing.T, dbURL, blobDir, content string) int {
 	t.Helper()
 	ctx := context.Background()
-	blobs, err := blob.NewFile(blobDir)
+	tr := mustTracker(t, dbURL, blobDir)
+	run, err := tr.StartRun(ctx, "nyc-taxi", "raw", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer blobs.Close()
-	info, err := blobs.Put(ctx, "models/raw/model.json", strings.NewReader(content))
+	art, err := run.LogArtifact(ctx, "model.json", strings.NewReader(content))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := tracking.New(sqlstoretest.MustOpen(t, dbURL), blobs, nil)
-	v, err := tr.RegisterVersion(ctx, tripcast.DefaultModelName, tracking.NewVersion{ArtifactKey: info.Key})
+	v, err := tr.RegisterVersion(ctx, tripcast.DefaultModelName, tracking.NewVersion{RunID: run.ID, ArtifactKey: art.Key})
 	if err != nil {
 		t.Fatal(err)
 	}

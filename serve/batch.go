@@ -122,7 +122,7 @@ type BatchResult struct {
 	Received         int // events in the batch
 	Predicted        int // predicted, logged and published (or found published)
 	AlreadyPublished int // of Predicted: not published again (see Handle)
-	DeadLettered     int // written to the dead-letter stream
+	DeadLettered     int // written to the dead-letter stream (none without a stream)
 	Redelivered      int // events with Delivered > 1
 	Scans            int // output stream read-backs (0 or 1)
 	// KeepItems, set by the caller before Handle, asks for Items.
@@ -241,8 +241,11 @@ func (h *BatchHandler) Handle(ctx context.Context, batch []tripcast.Message, res
 			return fmt.Errorf("publish %d dead letters to %s: %w", len(w.dead), h.cfg.DeadLetter, err)
 		}
 	}
-	h.countDead(batch, w, perr)
-	res.Received, res.Predicted, res.DeadLettered = len(batch), len(w.recs), len(w.dead)
+	res.Received, res.Predicted = len(batch), len(w.recs)
+	if h.s != nil {
+		h.countDead(batch, w, perr)
+		res.DeadLettered = len(w.dead)
+	}
 	if res.KeepItems {
 		h.items(batch, w, perr, received, res)
 	}

@@ -411,14 +411,25 @@ func (c *Consumer) failed(batch []tripcast.Message, err error) {
 	}
 	st.n++
 	st.first, st.last = batch[0].ID, err
-	if !st.stalled && st.n >= 2 && now.Sub(st.since) >= c.cfg.StallAfter {
+	c.checkStall(now)
+}
+
+// checkStall reports whether the run of failures is a stall, and reports
+// it (an error log line, the gauge) the first time. c.stall.mu is held.
+func (c *Consumer) checkStall(now time.Time) bool {
+	st := &c.stall
+	if st.since.IsZero() || st.n < 2 || now.Sub(st.since) < c.cfg.StallAfter {
+		return false
+	}
+	if !st.stalled {
 		st.stalled = true
 		if c.stalled != nil {
 			c.stalled.Set(1)
 		}
 		c.log.Error("stream consumer stalled: no batch handled", "since", st.since, "failures", st.n,
-			"first_id", st.first, "delivered", batch[0].Delivered, "err", err)
+			"first_id", st.first, "err", st.last)
 	}
+	return true
 }
 
 // succeeded ends a run of handler failures.
@@ -446,7 +457,7 @@ func (c *Consumer) Healthy() error {
 	st := &c.stall
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.since.IsZero() || st.n < 2 || c.cfg.Now().Sub(st.since) < c.cfg.StallAfter {
+	if !c.checkStall(c.cfg.Now()) {
 		return nil
 	}
 	return &tripcast.Error{Code: tripcast.EUNAVAILABLE, Err: st.last, Message: fmt.Sprintf(

@@ -75,7 +75,7 @@ func newPipeline(t *testing.T, e engine, noModel bool, maxDeliver int, plogWrap 
 		plog = plogWrap(plog)
 	}
 	pl.c, err = consume.New(consume.Config{Input: pl.in, Output: pl.out, DeadLetter: pl.dlq, Consumer: "predict",
-		Source: e.source, ScanWindow: e.scanWindow, MaxDeliver: maxDeliver, WaitModel: 20 * time.Millisecond, Registerer: reg, Logger: testLogger(t)}, pl.s, pl.p, plog)
+		Source: e.source, ScanWindow: e.scanWindow, StallAfter: e.stallAfter, MaxDeliver: maxDeliver, WaitModel: 20 * time.Millisecond, Registerer: reg, Logger: testLogger(t)}, pl.s, pl.p, plog)
 	if err != nil {
 		t.Fatal(err)
 	}

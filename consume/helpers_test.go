@@ -161,6 +161,9 @@ type engine struct {
 	// scanWindow is the Config.ScanWindow of the pipeline's consumer; zero
 	// leaves the default.
 	scanWindow time.Duration
+	// stallAfter is the Config.StallAfter of the pipeline's consumer; zero
+	// leaves the default.
+	stallAfter time.Duration
 }
 
 // deleter is implemented by the engines that can delete a stream.

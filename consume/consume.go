@@ -71,7 +71,7 @@ type Config struct {
 	// engine tells it (NATS). Default 5 s.
 	LagEvery time.Duration
 	// ScanWindow bounds how far back the output stream is read to find a
-	// prediction the log held already (see unpublished): a crashed
+	// prediction the log held already (see serve.BatchHandler.Handle): a crashed
 	// attempt's predictions are seconds to minutes old and are looked for
 	// from their logging time; one logged earlier than ScanWindow ago (a
 	// consumer down for longer) is published again without looking. The
@@ -112,9 +112,6 @@ func (c *Config) setDefaults(s tripcast.Stream) {
 			c.Source = sr.Source()
 		}
 	}
-	if c.MaxDeliver <= 0 {
-		c.MaxDeliver = DefaultMaxDeliver
-	}
 	if c.Workers <= 0 {
 		c.Workers = 1
 	}
@@ -123,9 +120,6 @@ func (c *Config) setDefaults(s tripcast.Stream) {
 	}
 	if c.LagEvery <= 0 {
 		c.LagEvery = 5 * time.Second
-	}
-	if c.ScanWindow <= 0 {
-		c.ScanWindow = serve.DefaultScanWindow
 	}
 	if c.StallAfter <= 0 {
 		c.StallAfter = DefaultStallAfter
@@ -216,6 +210,8 @@ func New(cfg Config, s tripcast.Stream, p *serve.Predictor, plog tripcast.Predic
 	if err != nil {
 		return nil, err
 	}
+	bc := c.core.Config() // the core's defaults
+	c.cfg.MaxDeliver, c.cfg.ScanWindow = bc.MaxDeliver, bc.ScanWindow
 	if cfg.Registerer != nil {
 		c.redelivered = prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tripcast_stream_redelivered_total", Help: "Ride events the stream delivered more than once (after a failed batch or a crash).",

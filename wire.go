@@ -36,7 +36,7 @@ type DeadLetter struct {
 	Field     string    `json:"field,omitempty"` // the offending field, when there is one
 	Code      string    `json:"code"`            // the tripcast error code: invalid, internal, unavailable
 	Source    string    `json:"source"`          // who read the event: one of the Source* constants
-	Stream    string    `json:"stream"`          // the input stream (name, or ARN for Lambda)
+	Stream    string    `json:"stream"`          // the input stream's name (for Lambda: the name in the ARN)
 	StreamID  string    `json:"stream_id"`       // the event's position there (Message.ID)
 	Key       string    `json:"key,omitempty"`   // the event's key (partition key)
 	Delivered int       `json:"delivered"`       // delivery attempts when it was given up

@@ -1,26 +1,22 @@
 // Package consume is tripcast's stream prediction consumer: it reads ride
-// events from a tripcast.Stream (NATS JetStream or Kinesis), predicts them
-// in batches with the serve package's Predictor, logs every prediction
-// durably, publishes it to the output stream and moves events that can never
-// get a prediction to a dead-letter stream, with their reason.
+// events from a tripcast.Stream (NATS JetStream or Kinesis) and hands each
+// batch to serve.BatchHandler, the event-batch core it shares with the
+// Lambda handler (predict with one model snapshot, log durably, publish
+// once, dead-letter what can never get a prediction). The consumer runs
+// the read loops, waits for a model, counts, watches the stream lag and
+// reports when it stalls (Healthy).
 //
 // Accounting: a batch is acknowledged (its checkpoint advanced) only after
-// each of its events is either predicted, logged (Log then Flush) and
-// published, or written to the dead-letter stream. Any failure before that
-// makes the engine deliver the batch again; predictions are idempotent by
-// ride_id and model version: the SQL log skips a logged pair and tells
-// which it held already, and those are published only when the output
-// stream, read back, lacks them (see logAndPublish), so redelivery never
-// duplicates one.
+// the core handled all of it; any failure makes the engine deliver the
+// batch again, and redelivery never duplicates a prediction (see
+// serve.BatchHandler.Handle).
 package consume
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -30,7 +26,6 @@ import (
 
 	"tripcast"
 	"tripcast/serve"
-	"tripcast/stream"
 )
 
 // Default consumer settings (stream names are tripcast.RideEventsStream,
@@ -40,7 +35,10 @@ const (
 	// DefaultMaxDeliver is how many times a batch whose events failed for
 	// a reason that might pass (the model failed) is tried before those
 	// events are dead-lettered.
-	DefaultMaxDeliver = 10
+	DefaultMaxDeliver = serve.DefaultMaxDeliver
+	// DefaultStallAfter is how long every batch may fail before the
+	// consumer reports itself stalled (Healthy).
+	DefaultStallAfter = time.Minute
 )
 
 // Config configures a Consumer. Zero values take the defaults.
@@ -61,8 +59,9 @@ type Config struct {
 	// (messages of one key may then be handled out of order). Must be 1
 	// on Kinesis, which already handles shards in parallel. Default 1.
 	Workers int
-	// Source is the prediction source recorded in the log; default
-	// tripcast.SourceKinesis for a *stream.Kinesis, else SourceNATS.
+	// Source is the prediction source recorded in the log; default: what
+	// the stream tells (a Sourcer), else tripcast.SourceNATS. Workers must
+	// be 1 when it is tripcast.SourceKinesis.
 	Source string
 	// WaitModel is how often Run checks for a model before it starts
 	// consuming (events are not read while no model is loaded). Default
@@ -72,7 +71,7 @@ type Config struct {
 	// engine tells it (NATS). Default 5 s.
 	LagEvery time.Duration
 	// ScanWindow bounds how far back the output stream is read to find a
-	// prediction the log held already (see unpublished): a crashed
+	// prediction the log held already (see serve.BatchHandler.Handle): a crashed
 	// attempt's predictions are seconds to minutes old and are looked for
 	// from their logging time; one logged earlier than ScanWindow ago (a
 	// consumer down for longer) is published again without looking. The
@@ -80,6 +79,13 @@ type Config struct {
 	// events/s the default 2 minutes (the duplicate window JetStream would
 	// otherwise keep) reads in 16 s, within AckWait. Default 2 minutes.
 	ScanWindow time.Duration
+	// StallAfter: when every handler call has failed for this long (a batch
+	// that cannot make progress: the log, output or dead-letter stream
+	// refusing it), the consumer logs an error, sets the gauge
+	// tripcast_stream_stalled and Healthy returns the stall. The batch is
+	// still retried (the engine backs off up to 5 s). Default
+	// DefaultStallAfter.
+	StallAfter time.Duration
 	// Registerer, when set, gets the consumer's own metrics (redeliveries
 	// and handler failures); the event accounting goes to the predictor's
 	// serve.Metrics.
@@ -102,12 +108,9 @@ func (c *Config) setDefaults(s tripcast.Stream) {
 	def(&c.Consumer, DefaultConsumer)
 	if c.Source == "" {
 		c.Source = tripcast.SourceNATS
-		if _, ok := s.(*stream.Kinesis); ok {
-			c.Source = tripcast.SourceKinesis
+		if sr, ok := s.(Sourcer); ok {
+			c.Source = sr.Source()
 		}
-	}
-	if c.MaxDeliver <= 0 {
-		c.MaxDeliver = DefaultMaxDeliver
 	}
 	if c.Workers <= 0 {
 		c.Workers = 1
@@ -118,8 +121,8 @@ func (c *Config) setDefaults(s tripcast.Stream) {
 	if c.LagEvery <= 0 {
 		c.LagEvery = 5 * time.Second
 	}
-	if c.ScanWindow <= 0 {
-		c.ScanWindow = 2 * time.Minute
+	if c.StallAfter <= 0 {
+		c.StallAfter = DefaultStallAfter
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -145,26 +148,31 @@ type Stats struct {
 	Lag              int64 // events waiting for the consumer at the last check (-1: unknown)
 }
 
+// Sourcer is implemented by a stream that tells which prediction source
+// its events are (a tripcast.Source* constant), so that the consumer need
+// not know the engine's type.
+type Sourcer interface {
+	Source() string
+}
+
 // Consumer predicts the ride events of one input stream. Create it with
 // New and start it with Run.
 type Consumer struct {
 	cfg     Config
 	s       tripcast.Stream
 	p       *serve.Predictor
-	plog    tripcast.PredictionLog
+	core    *serve.BatchHandler
 	log     *slog.Logger
 	metrics *serve.Metrics
 
 	redelivered prometheus.Counter
 	failures    prometheus.Counter
 	alreadyPub  prometheus.Counter
+	stalled     prometheus.Gauge
 
-	received, predicted, deadLettered, redeliveredN, batches, failuresN, lag, already atomic.Int64
+	received, predicted, deadLettered, redeliveredN, batches, failuresN, lag, already, scans atomic.Int64
 
-	scan  tripcast.Scanner // the output stream read back; nil: publish with IDs
-	scans atomic.Int64     // output stream read-backs
-
-	pool sync.Pool // *work
+	stall stall
 }
 
 // New returns a Consumer reading cfg.Input from s, predicting with p (which
@@ -187,17 +195,23 @@ func New(cfg Config, s tripcast.Stream, p *serve.Predictor, plog tripcast.Predic
 			return nil, tripcast.FieldError(n.field, "%q is not a valid name: use 1 to 64 characters from A-Z a-z 0-9 _ -", n.name)
 		}
 	}
-	if _, ok := s.(*stream.Kinesis); ok && cfg.Workers > 1 {
+	if cfg.Source == tripcast.SourceKinesis && cfg.Workers > 1 {
 		return nil, tripcast.FieldError("workers", "must be 1 on Kinesis (it reads shards in parallel already; two loops would both read every shard), got %d", cfg.Workers)
 	}
 	if cfg.Input == cfg.Output || cfg.Input == cfg.DeadLetter || cfg.Output == cfg.DeadLetter {
 		return nil, tripcast.FieldError("output", "input, output and dead-letter streams must differ (got %s, %s, %s)", cfg.Input, cfg.Output, cfg.DeadLetter)
 	}
-	c := &Consumer{cfg: cfg, s: s, p: p, plog: plog, metrics: p.Metrics(),
+	c := &Consumer{cfg: cfg, s: s, p: p, metrics: p.Metrics(),
 		log: cfg.Logger.With("component", "consume", "input", cfg.Input, "consumer", cfg.Consumer)}
 	c.lag.Store(-1)
-	c.scan, _ = s.(tripcast.Scanner)
-	c.pool.New = func() any { return new(work) }
+	var err error
+	c.core, err = serve.NewBatchHandler(serve.BatchConfig{Input: cfg.Input, Output: cfg.Output, DeadLetter: cfg.DeadLetter,
+		Source: cfg.Source, MaxDeliver: cfg.MaxDeliver, ScanWindow: cfg.ScanWindow, Logger: c.log, Now: cfg.Now}, p, s, plog)
+	if err != nil {
+		return nil, err
+	}
+	bc := c.core.Config() // the core's defaults
+	c.cfg.MaxDeliver, c.cfg.ScanWindow = bc.MaxDeliver, bc.ScanWindow
 	if cfg.Registerer != nil {
 		c.redelivered = prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tripcast_stream_redelivered_total", Help: "Ride events the stream delivered more than once (after a failed batch or a crash).",
@@ -208,7 +222,10 @@ func New(cfg Config, s tripcast.Stream, p *serve.Predictor, plog tripcast.Predic
 		c.alreadyPub = prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tripcast_stream_already_published_total", Help: "Predictions not published again: found in the output stream (an earlier attempt logged and published them), or repeating an event of their batch.",
 			ConstLabels: prometheus.Labels{"stream": cfg.Input, "consumer": cfg.Consumer}})
-		for _, m := range []prometheus.Collector{c.redelivered, c.failures, c.alreadyPub} {
+		c.stalled = prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tripcast_stream_stalled", Help: "1 while every batch of the consumer has failed for longer than its stall limit (see /readyz), else 0.",
+			ConstLabels: prometheus.Labels{"stream": cfg.Input, "consumer": cfg.Consumer}})
+		for _, m := range []prometheus.Collector{c.redelivered, c.failures, c.alreadyPub, c.stalled} {
 			if err := cfg.Registerer.Register(m); err != nil {
 				return nil, tripcast.FieldError("registerer", "register consumer metrics: %v", err)
 			}
@@ -333,331 +350,115 @@ func (c *Consumer) watchLag(ctx context.Context, pd pender) {
 	}
 }
 
-// work holds one handler call's buffers, reused across batches.
-type work struct {
-	events    [][]byte
-	outcomes  []serve.Outcome
-	recs      []tripcast.PredictionRecord
-	out       []tripcast.Message
-	ends      []int // end offset in buf of each output message
-	buf       []byte
-	dead      []tripcast.Message
-	prior     []time.Time // per record: when the log held it already (zero: new)
-	delivered []int       // per record: its event's Message.Delivered
-}
-
-// DeadLetter is the JSON written to the dead-letter stream for an event
-// that got no prediction.
-type DeadLetter struct {
-	Reason string `json:"reason"`          // why, for people: "missing", "must be in 1..265, got 0"…
-	Field  string `json:"field,omitempty"` // the offending field, when there is one
-	Code   string `json:"code"`            // the tripcast error code: invalid, internal, unavailable
-	// Event is the original event, byte for byte when it was valid JSON,
-	// else as a JSON string holding its bytes.
-	Event     json.RawMessage `json:"event"`
-	Stream    string          `json:"stream"`    // the input stream
-	StreamID  string          `json:"stream_id"` // the event's position there (Message.ID)
-	Key       string          `json:"key,omitempty"`
-	Delivered int             `json:"delivered"`
-	At        time.Time       `json:"at"`
-}
-
-// deadHead is a DeadLetter without its event, for encoding.
-type deadHead struct {
-	Reason    string    `json:"reason"`
-	Field     string    `json:"field,omitempty"`
-	Code      string    `json:"code"`
-	Stream    string    `json:"stream"`
-	StreamID  string    `json:"stream_id"`
-	Key       string    `json:"key,omitempty"`
-	Delivered int       `json:"delivered"`
-	At        time.Time `json:"at"`
-}
-
-// deadLetter builds the dead-letter message of m, which failed with err.
-func (c *Consumer) deadLetter(m *tripcast.Message, err error, at time.Time) (tripcast.Message, error) {
-	d := DeadLetter{Code: tripcast.ErrorCode(err), Field: tripcast.ErrorField(err), Stream: c.cfg.Input, StreamID: m.ID,
-		Key: m.Key, Delivered: m.Delivered, At: at.UTC()}
-	if d.Code == tripcast.EINVALID {
-		d.Reason = tripcast.ErrorMessage(err)
-	} else {
-		d.Reason = err.Error()
-	}
-	// json.Marshal would compact a RawMessage: the event is appended after
-	// the other fields instead, exactly as it came.
-	data, merr := json.Marshal(deadHead{Reason: d.Reason, Field: d.Field, Code: d.Code, Stream: d.Stream,
-		StreamID: d.StreamID, Key: d.Key, Delivered: d.Delivered, At: d.At})
-	if merr != nil {
-		return tripcast.Message{}, fmt.Errorf("encode dead letter: %w", merr)
-	}
-	data = append(data[:len(data)-1], `,"event":`...)
-	if json.Valid(m.Data) {
-		data = append(data, m.Data...)
-	} else {
-		data = serve.AppendString(data, string(m.Data))
-	}
-	data = append(data, '}')
-	id := ""
-	if m.ID != "" {
-		id = "dlq:" + c.cfg.Input + ":" + m.ID
-	}
-	return tripcast.Message{Key: m.Key, Data: data, ID: id}, nil
-}
-
-// reasonLabel is the dead-letter metric's reason: the field when there is
-// one (a small set), else the error code.
-func reasonLabel(err error) string {
-	if f := tripcast.ErrorField(err); f != "" {
-		return f
-	}
-	return tripcast.ErrorCode(err)
-}
-
 // Handle is the stream handler (Run passes it to Stream.Consume; exported
-// for adapters that receive batches themselves). It predicts the batch on
-// one model snapshot, logs and flushes the predictions, publishes them
-// (key ride_id; see logAndPublish) and dead-letters the events that cannot
-// get one; it returns nil only when all of that is done, so that the batch
-// may be acknowledged. It returns an error (the batch comes again) when no
-// model is loaded or the model failed on an event, until the batch was
-// delivered MaxDeliver times, and whenever logging or publishing fails.
+// for adapters that receive batches themselves): serve.BatchHandler.Handle
+// on the batch, counted. It returns nil only when every event of the batch
+// is predicted, logged and published, or dead-lettered, so that the batch
+// may be acknowledged; otherwise an error (the batch comes again).
 func (c *Consumer) Handle(ctx context.Context, batch []tripcast.Message) error {
-	if err := c.handle(ctx, batch); err != nil {
-		c.failuresN.Add(1)
-		if c.failures != nil {
-			c.failures.Inc()
-		}
+	var res serve.BatchResult
+	if err := c.core.Handle(ctx, batch, &res); err != nil {
+		c.failed(batch, err)
 		return err
 	}
+	c.succeeded()
+	c.received.Add(int64(res.Received))
+	c.predicted.Add(int64(res.Predicted))
+	c.deadLettered.Add(int64(res.DeadLettered))
+	c.scans.Add(int64(res.Scans))
+	c.batches.Add(1)
+	if res.AlreadyPublished > 0 {
+		c.already.Add(int64(res.AlreadyPublished))
+		if c.alreadyPub != nil {
+			c.alreadyPub.Add(float64(res.AlreadyPublished))
+		}
+	}
+	if res.Redelivered > 0 {
+		c.redeliveredN.Add(int64(res.Redelivered))
+		if c.redelivered != nil {
+			c.redelivered.Add(float64(res.Redelivered))
+		}
+	}
 	return nil
 }
 
-func (c *Consumer) handle(ctx context.Context, batch []tripcast.Message) error {
-	if len(batch) == 0 {
+// stall is the state of a run of handler failures.
+type stall struct {
+	mu      sync.Mutex
+	since   time.Time // first failure of the run; zero: the last call succeeded
+	n       int       // failures in the run
+	first   string    // the failing batch's first message ID
+	last    error     // the last failure
+	stalled bool      // reported (logged, gauge set)
+}
+
+// failed records a handler failure: the batch will come again.
+func (c *Consumer) failed(batch []tripcast.Message, err error) {
+	c.failuresN.Add(1)
+	if c.failures != nil {
+		c.failures.Inc()
+	}
+	now := c.cfg.Now()
+	st := &c.stall
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.since.IsZero() {
+		st.since = now
+	}
+	st.n++
+	st.first, st.last = batch[0].ID, err
+	c.checkStall(now)
+}
+
+// checkStall reports whether the run of failures is a stall, and reports
+// it (an error log line, the gauge) the first time. c.stall.mu is held.
+func (c *Consumer) checkStall(now time.Time) bool {
+	st := &c.stall
+	if st.since.IsZero() || st.n < 2 || now.Sub(st.since) < c.cfg.StallAfter {
+		return false
+	}
+	if !st.stalled {
+		st.stalled = true
+		if c.stalled != nil {
+			c.stalled.Set(1)
+		}
+		c.log.Error("stream consumer stalled: no batch handled", "since", st.since, "failures", st.n,
+			"first_id", st.first, "err", st.last)
+	}
+	return true
+}
+
+// succeeded ends a run of handler failures.
+func (c *Consumer) succeeded() {
+	st := &c.stall
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.since.IsZero() {
+		return
+	}
+	if st.stalled {
+		c.log.Info("stream consumer recovered", "stalled_since", st.since, "failures", st.n)
+		if c.stalled != nil {
+			c.stalled.Set(0)
+		}
+	}
+	c.stall.since, c.stall.n, c.stall.first, c.stall.last, c.stall.stalled = time.Time{}, 0, "", nil, false
+}
+
+// Healthy returns nil while the consumer makes progress, and an
+// EUNAVAILABLE error describing the stall when every handler call has
+// failed for Config.StallAfter or longer (at least twice): the batch, how
+// many attempts since when, and the last error. Readiness checks call it.
+func (c *Consumer) Healthy() error {
+	st := &c.stall
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !c.checkStall(c.cfg.Now()) {
 		return nil
 	}
-	w := c.pool.Get().(*work)
-	defer c.pool.Put(w)
-	received := c.cfg.Now()
-
-	w.events = w.events[:0]
-	redelivered := 0
-	for i := range batch {
-		w.events = append(w.events, batch[i].Data)
-		if batch[i].Delivered > 1 {
-			redelivered++
-		}
-	}
-	if cap(w.outcomes) < len(batch) {
-		w.outcomes = make([]serve.Outcome, len(batch))
-	}
-	w.outcomes = w.outcomes[:len(batch)]
-	w.recs, w.out, w.ends, w.buf, w.dead, w.delivered = w.recs[:0], w.out[:0], w.ends[:0], w.buf[:0], w.dead[:0], w.delivered[:0]
-
-	_, perr := c.p.PredictEvents(ctx, w.events, received, c.cfg.Source, w.outcomes)
-	for i := range batch {
-		m := &batch[i]
-		err := perr
-		if err == nil {
-			err = w.outcomes[i].Err
-		}
-		if err == nil {
-			o := &w.outcomes[i]
-			w.recs = append(w.recs, o.Record)
-			w.delivered = append(w.delivered, m.Delivered)
-			w.buf = serve.AppendPrediction(w.buf, o.Prediction)
-			w.ends = append(w.ends, len(w.buf))
-			w.out = append(w.out, tripcast.Message{Key: o.Prediction.RideID})
-			continue
-		}
-		if tripcast.ErrorCode(err) != tripcast.EINVALID && m.Delivered < c.cfg.MaxDeliver {
-			// No model, or the model failed on a valid ride: maybe the next
-			// attempt (or the next model) succeeds. Nothing was written.
-			return fmt.Errorf("predict event %s (delivery %d of %d before dead-lettering): %w", m.ID, m.Delivered, c.cfg.MaxDeliver, err)
-		}
-		d, derr := c.deadLetter(m, err, received)
-		if derr != nil {
-			return derr
-		}
-		w.dead = append(w.dead, d)
-	}
-	start := 0
-	for i := range w.out {
-		w.out[i].Data = w.buf[start:w.ends[i]:w.ends[i]]
-		start = w.ends[i]
-	}
-
-	// Durable first, then visible, then acknowledged.
-	already := 0
-	if len(w.recs) > 0 {
-		var err error
-		if already, err = c.logAndPublish(ctx, w); err != nil {
-			return err
-		}
-	}
-	if len(w.dead) > 0 {
-		if err := c.s.PublishBatch(ctx, c.cfg.DeadLetter, w.dead); err != nil {
-			return fmt.Errorf("publish %d dead letters to %s: %w", len(w.dead), c.cfg.DeadLetter, err)
-		}
-		c.countDead(batch, w.outcomes, perr)
-	}
-
-	c.received.Add(int64(len(batch)))
-	c.predicted.Add(int64(len(w.recs)))
-	if already > 0 {
-		c.already.Add(int64(already))
-		if c.alreadyPub != nil {
-			c.alreadyPub.Add(float64(already))
-		}
-	}
-	c.deadLettered.Add(int64(len(w.dead)))
-	c.batches.Add(1)
-	if redelivered > 0 {
-		c.redeliveredN.Add(int64(redelivered))
-		if c.redelivered != nil {
-			c.redelivered.Add(float64(redelivered))
-		}
-	}
-	return nil
-}
-
-// logAndPublish logs w's predictions durably, then publishes them, and
-// returns how many it found published already. With a log that tells which
-// records it held (tripcast.PriorLog) and an output stream that can be read
-// back (tripcast.Scanner), a new record is published at once, and a record
-// held already (an earlier attempt logged it, and may have published it) is
-// published only if the output stream lacks it. Otherwise each prediction
-// carries the ID ride_id@version, which NATS deduplicates within its
-// stream's duplicate window.
-func (c *Consumer) logAndPublish(ctx context.Context, w *work) (already int, err error) {
-	pl, ok := c.plog.(tripcast.PriorLog)
-	if !ok || c.scan == nil {
-		for i := range w.out {
-			w.out[i].ID = w.recs[i].RideID + "@" + w.recs[i].Version
-		}
-		if err := c.plog.Log(ctx, w.recs); err != nil {
-			return 0, fmt.Errorf("log %d predictions: %w", len(w.recs), err)
-		}
-	} else {
-		w.prior = slices.Grow(w.prior[:0], len(w.recs))[:len(w.recs)]
-		if err := pl.LogPrior(ctx, w.recs, w.prior); err != nil {
-			return 0, fmt.Errorf("log %d predictions: %w", len(w.recs), err)
-		}
-	}
-	if err := c.plog.Flush(ctx); err != nil {
-		return 0, fmt.Errorf("flush prediction log: %w", err)
-	}
-	out := w.out
-	if ok && c.scan != nil && slices.ContainsFunc(w.prior, func(t time.Time) bool { return !t.IsZero() }) {
-		if out, err = c.unpublished(ctx, w); err != nil {
-			return 0, err
-		}
-	}
-	if err := c.s.PublishBatch(ctx, c.cfg.Output, out); err != nil {
-		return 0, fmt.Errorf("publish %d predictions to %s: %w", len(out), c.cfg.Output, err)
-	}
-	return len(w.out) - len(out), nil
-}
-
-// scanSlack widens the search for a published prediction back from the
-// time it was logged: the output stream's clock (the NATS server's) may be
-// behind the consumer's.
-const scanSlack = 2 * time.Second
-
-// unpublished returns w's output messages without those that must not be
-// published again. A record the log held already (w.prior) is:
-//   - dropped when it repeats a new record of the batch (published with it);
-//   - dropped when its event is delivered for the first time (Delivered 1:
-//     no run before this one handled it; see tripcast.Message): the
-//     producer sent the ride again, and the event that logged it first
-//     publishes it, on its own delivery or redelivery;
-//   - otherwise (a redelivered event) looked for in the output stream, read
-//     back from the earliest such logging time, and dropped when found
-//     there: a redelivery after a crash reads back about AckWait of output
-//     (NATS) or the output since the crashed run's batch (Kinesis), once;
-//   - published again without looking when it was logged more than
-//     Config.ScanWindow ago (its earlier publication, if any, is older).
-func (c *Consumer) unpublished(ctx context.Context, w *work) ([]tripcast.Message, error) {
-	type key struct{ ride, version string }
-	fresh := make(map[key]bool)
-	for i, t := range w.prior {
-		if t.IsZero() {
-			fresh[key{w.recs[i].RideID, w.recs[i].Version}] = true
-		}
-	}
-	drop := make([]bool, len(w.out))
-	want := make(map[key]bool) // looked for: true once found in the output
-	rides := make(map[string]bool)
-	var since time.Time
-	oldest := c.cfg.Now().Add(-c.cfg.ScanWindow)
-	for i, t := range w.prior {
-		if t.IsZero() {
-			continue
-		}
-		k := key{w.recs[i].RideID, w.recs[i].Version}
-		switch {
-		case fresh[k]:
-			drop[i] = true
-		case w.delivered[i] <= 1:
-			drop[i] = true
-		case t.Before(oldest):
-			// published again below
-		default:
-			want[k] = false
-			rides[k.ride] = true
-			if since.IsZero() || t.Before(since) {
-				since = t
-			}
-		}
-	}
-	if len(want) > 0 {
-		t0 := time.Now()
-		scanned := 0
-		err := c.scan.Scan(ctx, c.cfg.Output, since.Add(-scanSlack), func(m tripcast.Message) error {
-			scanned++
-			if m.Key != "" && !rides[m.Key] {
-				return nil
-			}
-			p, err := serve.ParsePrediction(m.Data)
-			if err != nil {
-				return nil // not a prediction of ours
-			}
-			if _, ok := want[key{p.RideID, p.Version}]; ok {
-				want[key{p.RideID, p.Version}] = true
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("look for %d predictions logged already in %s: %w", len(want), c.cfg.Output, err)
-		}
-		c.scans.Add(1)
-		c.log.Info("looked for predictions logged by an earlier attempt", "logged", len(want),
-			"scanned", scanned, "since", since, "took", time.Since(t0))
-	}
-	out := make([]tripcast.Message, 0, len(w.out))
-	for i, t := range w.prior {
-		if t.IsZero() || !drop[i] && !want[key{w.recs[i].RideID, w.recs[i].Version}] {
-			out = append(out, w.out[i])
-		}
-	}
-	return out, nil
-}
-
-// countDead counts the dead letters of a handled batch by reason.
-func (c *Consumer) countDead(batch []tripcast.Message, outcomes []serve.Outcome, perr error) {
-	for i := range batch {
-		err := perr
-		if err == nil {
-			err = outcomes[i].Err
-		}
-		if err == nil {
-			continue
-		}
-		c.log.Debug("dead-lettered event", "id", batch[i].ID, "code", tripcast.ErrorCode(err), "field", tripcast.ErrorField(err), "err", err)
-		if c.metrics != nil {
-			c.metrics.DeadLetters.WithLabelValues(c.cfg.Source, reasonLabel(err)).Inc()
-		}
-	}
+	return &tripcast.Error{Code: tripcast.EUNAVAILABLE, Err: st.last, Message: fmt.Sprintf(
+		"stream consumer %s of %s stalled: the batch at %s failed %d times in a row since %s",
+		c.cfg.Consumer, c.cfg.Input, st.first, st.n, st.since.UTC().Format(time.RFC3339))}
 }
 
 // String describes the consumer for logs.

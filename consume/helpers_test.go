@@ -78,7 +78,7 @@ var invalidEvents = []struct {
 	{`{"ride_id": "bad-4", "PULocationID": 1, "DOLocationID": 2, "trip_distance": "far"}`, "trip_distance"},
 	{`{"ride_id": "bad-5", "PULocationID": 1, "DOLocationID": 2, "trip_distance": 1, "pickup_datetime": "yesterday"}`, "pickup_datetime"},
 	{`{"ride_id": "bad-6", "ride": {"PULocationID": 1, "DOLocationID": 266, "trip_distance": 3}}`, "ride.DOLocationID"},
-	{`{"PULocationID": 1, "DOLocationID": 2, "trip_distance": 1}`, "ride_id"},
+	{`{"ride_id": "bad\u00017", "PULocationID": 1, "DOLocationID": 2, "trip_distance": 1}`, "ride_id"},
 	{`not json at all`, ""},
 }
 
@@ -161,6 +161,9 @@ type engine struct {
 	// scanWindow is the Config.ScanWindow of the pipeline's consumer; zero
 	// leaves the default.
 	scanWindow time.Duration
+	// stallAfter is the Config.StallAfter of the pipeline's consumer; zero
+	// leaves the default.
+	stallAfter time.Duration
 }
 
 // deleter is implemented by the engines that can delete a stream.

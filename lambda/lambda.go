@@ -1,14 +1,17 @@
 // Package lambda is tripcast's prediction core as an AWS Lambda handler for
 // Kinesis events, the course's ride-duration Lambda without its habit of
-// answering a made-up 15.0 minutes: each record's data is a ride event,
-// decoded and validated by package serve, predicted by the served model,
-// logged, and published to the output stream; a record that can never
-// succeed goes to the dead-letter stream with its reason; a record that
-// failed for a passing reason is reported back to Lambda for a retry.
+// answering a made-up 15.0 minutes. It adapts the Kinesis records to
+// stream messages and hands them to serve.BatchHandler, the event-batch
+// core the stream consumer runs too: each record's data is a ride event,
+// decoded and validated, predicted with one model snapshot, logged and
+// published once to the output stream; a record that can never succeed
+// goes to the dead-letter stream as a tripcast.DeadLetter. When the batch
+// cannot be finished (no model, stream or log down), every record is
+// reported back to Lambda for a retry, which duplicates nothing.
 //
 // Run it with aws-lambda-go: lambda.Start(h.Handle). The function's event
 // source mapping must enable ReportBatchItemFailures for the retries to be
-// per record.
+// per batch rather than of the whole invocation.
 package lambda
 
 import (
@@ -16,8 +19,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -25,63 +28,45 @@ import (
 	"tripcast/serve"
 )
 
-// Predictor answers one ride; *serve.Predictor is one.
-type Predictor interface {
-	// Predict answers for r. EUNAVAILABLE means "not now" (no model loaded):
-	// the record is retried; any other error means the model can never
-	// answer this ride: the record is dead-lettered.
-	Predict(ctx context.Context, r tripcast.Ride) (tripcast.Prediction, error)
-}
-
 // Options configure a Handler. Every field is optional.
 type Options struct {
-	// Output receives each prediction on OutputStream, keyed by ride_id.
-	// nil: predictions are only returned (the course's TEST_RUN mode).
+	// Output receives each prediction on OutputStream, keyed by ride_id,
+	// and each dead letter on DeadLetterStream. nil: predictions are only
+	// returned and dead letters only listed (the course's TEST_RUN mode).
 	Output tripcast.Stream
 	// OutputStream is the predictions' stream; "": tripcast.PredictionsStream.
 	OutputStream string
-	// DeadLetters receives the records that can never succeed on
-	// tripcast.DeadLetterStream; nil: Output. When both are nil such records are
-	// only counted, logged and listed in Response.Rejected.
-	DeadLetters tripcast.Stream
 	// DeadLetterStream is the dead letters' stream; "": tripcast.DeadLetterStream.
 	DeadLetterStream string
 	// Log receives every prediction before it is published; nil: none.
-	Log tripcast.PredictionLog
-	// Metrics counts records received, predicted, failed, dead-lettered.
-	Metrics *serve.Metrics
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// A tripcast.PriorLog (the SQL log) with an Output that can be read
+	// back (tripcast.Scanner) makes a retried batch publish nothing twice.
+	Log    tripcast.PredictionLog
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Handler handles Kinesis events. Safe for concurrent use.
 type Handler struct {
-	pred Predictor
-	o    Options
+	core *serve.BatchHandler
 	log  *slog.Logger
 }
 
-// New returns a Handler predicting with p.
-func New(p Predictor, o Options) (*Handler, error) {
+// New returns a Handler predicting with p. EINVALID when p is nil.
+func New(p *serve.Predictor, o Options) (*Handler, error) {
 	if p == nil {
 		return nil, tripcast.FieldError("predictor", "is missing")
-	}
-	if o.OutputStream == "" {
-		o.OutputStream = tripcast.PredictionsStream
-	}
-	if o.DeadLetterStream == "" {
-		o.DeadLetterStream = tripcast.DeadLetterStream
-	}
-	if o.DeadLetters == nil {
-		o.DeadLetters = o.Output
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	log := o.Logger.With("component", "lambda")
+	core, err := serve.NewBatchHandler(serve.BatchConfig{Output: o.OutputStream, DeadLetter: o.DeadLetterStream,
+		Source: tripcast.SourceLambda, Logger: log, Now: o.Now}, p, o.Output, o.Log)
+	if err != nil {
+		return nil, err
 	}
-	return &Handler{pred: p, o: o, log: o.Logger.With("component", "lambda")}, nil
+	return &Handler{core: core, log: log}, nil
 }
 
 // Response is the handler's answer: the course's {"predictions": [...]}
@@ -92,10 +77,9 @@ type Response struct {
 	// {"model": ..., "version": ..., "prediction": {"ride_duration": ..., "ride_id": ...}}.
 	Predictions []json.RawMessage `json:"predictions"`
 	// BatchItemFailures lists the records to retry, by sequence number:
-	// the first one that failed for a passing reason (output stream or
-	// prediction log unavailable, no model loaded) and every record after
-	// it (Lambda retries from the lowest one anyway, and stopping there
-	// keeps each key's predictions in order).
+	// empty when the batch was handled, every record when it could not be
+	// finished (no model loaded, output stream or prediction log
+	// unavailable); the retry then repeats nothing already done.
 	BatchItemFailures []events.KinesisBatchItemFailure `json:"batchItemFailures"`
 	// DeadLettered counts the records sent to the dead-letter stream.
 	DeadLettered int `json:"deadLettered"`
@@ -112,204 +96,62 @@ type Rejection struct {
 	Reason         string `json:"reason"`
 }
 
-// DeadLetter is the message published to the dead-letter stream for a
-// record that can never succeed: the reason and the original data (as text
-// when it is valid UTF-8, else base64 in DataBase64).
-type DeadLetter struct {
-	Source         string    `json:"source"` // tripcast.SourceLambda
-	Code           string    `json:"code"`
-	Field          string    `json:"field,omitempty"`
-	Reason         string    `json:"reason"`
-	EventSourceARN string    `json:"event_source_arn,omitempty"`
-	PartitionKey   string    `json:"partition_key,omitempty"`
-	SequenceNumber string    `json:"sequence_number"`
-	Data           string    `json:"data,omitempty"`
-	DataBase64     []byte    `json:"data_base64,omitempty"`
-	At             time.Time `json:"at"`
-}
-
-// item is one record's outcome while a batch is handled.
-type item struct {
-	ride tripcast.Ride
-	pred tripcast.Prediction
-	at   time.Time // when predicted
-	rej  *Rejection
-}
-
-// Handle handles one batch of Kinesis records (see Response). It returns an
-// error only for a batch it cannot even start on; per-record failures are in
-// the response, so one bad record never blocks its shard.
-//
-// Effects happen in this order, each only for the records before the first
-// passing failure: dead letters are published; predictions are logged and
-// flushed; predictions are published (with ride_id/version as the message
-// ID, so NATS drops a retry's duplicate). A retried batch can therefore
-// repeat a dead letter or a log record already written: delivery is at
-// least once.
-func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (Response, error) {
-	received := h.o.Now()
-	n := len(ev.Records)
-	resp := Response{Predictions: []json.RawMessage{}, BatchItemFailures: []events.KinesisBatchItemFailure{}}
-	m := h.o.Metrics
-	if m != nil {
-		m.Received.WithLabelValues(tripcast.SourceLambda).Add(float64(n))
-	}
-	items := make([]item, n)
-	failFrom := n // records from failFrom on are retried
-	var failErr error
+// Messages adapts Kinesis records to stream messages: Stream is the stream
+// name of the record's ARN, ID its sequence number (so a ride event
+// without a ride_id gets the ride_id "<stream>:<sequence number>", the same
+// on every retry), Key its partition key. Delivered is 0: Lambda does not
+// tell how many times it delivered a record.
+func Messages(ev events.KinesisEvent) []tripcast.Message {
+	msgs := make([]tripcast.Message, len(ev.Records))
 	for i := range ev.Records {
-		rec := &ev.Records[i].Kinesis
-		ride, err := serve.DecodeEvent(rec.Data)
-		if err == nil {
-			items[i].ride = ride
-			items[i].pred, err = h.pred.Predict(ctx, ride)
-			items[i].at = h.o.Now()
-		}
-		if err == nil {
-			continue
-		}
-		if tripcast.ErrorCode(err) == tripcast.EUNAVAILABLE || ctx.Err() != nil {
-			failFrom, failErr = i, fmt.Errorf("predict record %s: %w", rec.SequenceNumber, err)
-			break
-		}
-		items[i].rej = &Rejection{SequenceNumber: rec.SequenceNumber, Code: tripcast.ErrorCode(err),
-			Field: tripcast.ErrorField(err), Reason: reason(err)}
+		r := &ev.Records[i]
+		msgs[i] = tripcast.Message{Stream: streamName(r.EventSourceArn), Key: r.Kinesis.PartitionKey,
+			Data: r.Kinesis.Data, ID: r.Kinesis.SequenceNumber, Stored: r.Kinesis.ApproximateArrivalTimestamp.Time}
 	}
+	return msgs
+}
 
-	// Dead letters first.
-	var dead []tripcast.Message
-	firstDead := -1
-	for i := range failFrom {
-		r := items[i].rej
-		if r == nil {
+// streamName is the stream name in a Kinesis stream ARN
+// (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME), or "kinesis" without one.
+func streamName(arn string) string {
+	if i := strings.LastIndexByte(arn, '/'); i >= 0 && i+1 < len(arn) {
+		return arn[i+1:]
+	}
+	return tripcast.SourceKinesis
+}
+
+// Handle handles one batch of Kinesis records with serve.BatchHandler (see
+// Response). It returns an error only for a batch it cannot even start on;
+// a batch that cannot be finished is returned whole in BatchItemFailures,
+// so one bad record never blocks its shard and a passing failure loses
+// nothing.
+func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (Response, error) {
+	resp := Response{Predictions: []json.RawMessage{}, BatchItemFailures: []events.KinesisBatchItemFailure{}}
+	res := serve.BatchResult{KeepItems: true}
+	if err := h.core.Handle(ctx, Messages(ev), &res); err != nil {
+		for i := range ev.Records {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: ev.Records[i].Kinesis.SequenceNumber})
+		}
+		h.log.Error("records left for retry", "records", len(ev.Records), "err", err)
+		return resp, nil
+	}
+	for _, it := range res.Items {
+		if it.Dead == nil {
+			resp.Predictions = append(resp.Predictions, it.Prediction)
 			continue
 		}
-		resp.Rejected = append(resp.Rejected, *r)
-		if h.o.DeadLetters == nil {
-			continue
+		d := it.Dead
+		r := Rejection{SequenceNumber: d.StreamID, Code: d.Code, Field: d.Field, Reason: d.Reason}
+		if d.Field != "" {
+			r.Reason = d.Field + ": " + d.Reason
 		}
-		if firstDead < 0 {
-			firstDead = i
-		}
-		dead = append(dead, h.deadLetter(&ev.Records[i], r, received))
-	}
-	if len(dead) > 0 {
-		if err := h.o.DeadLetters.PublishBatch(ctx, h.o.DeadLetterStream, dead); err != nil {
-			failFrom, failErr = firstDead, fmt.Errorf("publish %d dead letters to %s: %w", len(dead), h.o.DeadLetterStream, err)
-			resp.Rejected = resp.Rejected[:0]
-			for i := range failFrom {
-				if r := items[i].rej; r != nil {
-					resp.Rejected = append(resp.Rejected, *r)
-				}
-			}
-		} else {
-			resp.DeadLettered = len(dead)
-		}
-	}
-	if m != nil {
-		for _, r := range resp.Rejected {
-			label := r.Field
-			if label == "" {
-				label = r.Code
-			}
-			m.Failed.WithLabelValues(tripcast.SourceLambda, r.Code).Inc()
-			if h.o.DeadLetters != nil {
-				m.DeadLetters.WithLabelValues(tripcast.SourceLambda, label).Inc()
-			}
-		}
-	}
-	for _, r := range resp.Rejected {
+		resp.Rejected = append(resp.Rejected, r)
 		h.log.Warn("ride event rejected", "sequence_number", r.SequenceNumber, "code", r.Code, "field", r.Field, "reason", r.Reason)
 	}
-
-	// Then the prediction log, then the output stream.
-	predicted := func() (idx []int) {
-		for i := range failFrom {
-			if items[i].rej == nil {
-				idx = append(idx, i)
-			}
-		}
-		return idx
-	}
-	if idx := predicted(); len(idx) > 0 && h.o.Log != nil {
-		recs := make([]tripcast.PredictionRecord, len(idx))
-		for k, i := range idx {
-			recs[k] = tripcast.NewPredictionRecord(items[i].ride, items[i].pred, received, items[i].at, tripcast.SourceLambda)
-		}
-		err := h.o.Log.Log(ctx, recs)
-		if err == nil {
-			err = h.o.Log.Flush(ctx)
-		}
-		if err != nil {
-			failFrom, failErr = idx[0], fmt.Errorf("log %d predictions: %w", len(idx), err)
-		}
-	}
-	if idx := predicted(); len(idx) > 0 && h.o.Output != nil {
-		msgs := make([]tripcast.Message, len(idx))
-		for k, i := range idx {
-			p := items[i].pred
-			msgs[k] = tripcast.Message{Key: p.RideID, ID: p.RideID + "/" + p.Version, Data: serve.MarshalPrediction(p)}
-		}
-		if err := h.o.Output.PublishBatch(ctx, h.o.OutputStream, msgs); err != nil {
-			failFrom, failErr = idx[0], fmt.Errorf("publish %d predictions to %s: %w", len(idx), h.o.OutputStream, err)
-		}
-	}
-	for _, i := range predicted() {
-		resp.Predictions = append(resp.Predictions, serve.MarshalPrediction(items[i].pred))
-	}
-	if m != nil && len(resp.Predictions) > 0 {
-		m.Predicted.WithLabelValues(tripcast.SourceLambda).Add(float64(len(resp.Predictions)))
-	}
-
-	for i := failFrom; i < n; i++ {
-		resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: ev.Records[i].Kinesis.SequenceNumber})
-	}
-	if failErr != nil {
-		if m != nil {
-			m.Failed.WithLabelValues(tripcast.SourceLambda, tripcast.ErrorCode(failErr)).Add(float64(n - failFrom))
-		}
-		h.log.Error("records left for retry", "records", n-failFrom, "first_sequence_number", ev.Records[failFrom].Kinesis.SequenceNumber, "err", failErr)
-	}
-	h.log.Info("kinesis batch handled", "records", n, "predicted", len(resp.Predictions),
-		"dead_lettered", resp.DeadLettered, "retry", len(resp.BatchItemFailures))
+	resp.DeadLettered = res.DeadLettered
+	h.log.Info("kinesis batch handled", "records", len(ev.Records), "predicted", len(resp.Predictions),
+		"dead_lettered", resp.DeadLettered, "already_published", res.AlreadyPublished)
 	return resp, nil
-}
-
-// reason is the user-facing text of a rejection: the field and the message
-// for input errors, "internal error" (with the details logged) otherwise.
-func reason(err error) string {
-	code := tripcast.ErrorCode(err)
-	if code == tripcast.EINTERNAL {
-		return "internal error: the model cannot answer this ride"
-	}
-	msg := tripcast.ErrorMessage(err)
-	if f := tripcast.ErrorField(err); f != "" {
-		return f + ": " + msg
-	}
-	return msg
-}
-
-// deadLetter builds the dead-letter message of a record.
-func (h *Handler) deadLetter(rec *events.KinesisEventRecord, r *Rejection, at time.Time) tripcast.Message {
-	dl := DeadLetter{
-		Source: tripcast.SourceLambda, Code: r.Code, Field: r.Field, Reason: r.Reason,
-		EventSourceARN: rec.EventSourceArn, PartitionKey: rec.Kinesis.PartitionKey,
-		SequenceNumber: rec.Kinesis.SequenceNumber, At: at.UTC(),
-	}
-	if utf8.Valid(rec.Kinesis.Data) {
-		dl.Data = string(rec.Kinesis.Data)
-	} else {
-		dl.DataBase64 = rec.Kinesis.Data
-	}
-	data, err := json.Marshal(dl)
-	if err != nil { // cannot happen: plain strings and bytes
-		panic(fmt.Sprintf("lambda: marshal dead letter: %v", err))
-	}
-	key := rec.Kinesis.PartitionKey
-	if key == "" {
-		key = rec.Kinesis.SequenceNumber
-	}
-	return tripcast.Message{Key: key, ID: "dlq/" + rec.EventSourceArn + "/" + rec.Kinesis.SequenceNumber, Data: data}
 }
 
 // InvokeJSON handles a Kinesis event given as JSON (the payload Lambda

@@ -20,6 +20,7 @@ import (
 	"tripcast/internal/testfiles"
 	"tripcast/lambda"
 	"tripcast/serve"
+	"tripcast/sqlstore/sqlstoretest"
 	"tripcast/stream"
 )
 
@@ -191,7 +192,7 @@ func TestHandle(t *testing.T) {
 			t.Fatal(err)
 		}
 		y, _ := e.model.Predict(tripcast.Ride{PULocationID: 130, DOLocationID: 205, TripDistance: 3.66})
-		pred := string(serve.MarshalPrediction(tripcast.Prediction{RideID: "256", Model: tripcast.DefaultModelName, Version: "Test123", RideDuration: y}))
+		pred := string(serve.MarshalPrediction(tripcast.Prediction{RideID: "256", RideIDNumeric: true, Model: tripcast.DefaultModelName, Version: "Test123", RideDuration: y}))
 		want := `{"predictions":[` + pred + `],"batchItemFailures":[],"deadLettered":0}`
 		if string(out) != want {
 			t.Fatalf("got %s, want %s", out, want)
@@ -202,8 +203,8 @@ func TestHandle(t *testing.T) {
 				Model      string `json:"model"`
 				Version    string `json:"version"`
 				Prediction struct {
-					RideDuration float64 `json:"ride_duration"`
-					RideID       string  `json:"ride_id"`
+					RideDuration float64     `json:"ride_duration"`
+					RideID       json.Number `json:"ride_id"` // a number, as it came
 				} `json:"prediction"`
 			} `json:"predictions"`
 		}
@@ -263,17 +264,17 @@ func TestHandle(t *testing.T) {
 			t.Fatalf("got %d dead letters, want 3", len(dead))
 		}
 		for k, i := range []int{1, 2, 4} {
-			var dl lambda.DeadLetter
+			var dl tripcast.DeadLetter
 			if err := json.Unmarshal(dead[k].Data, &dl); err != nil {
 				t.Fatal(err)
 			}
-			orig := dl.Data
-			if dl.DataBase64 != nil {
-				orig = string(dl.DataBase64)
+			orig := string(dl.Event)
+			if dl.EventBase64 != nil {
+				orig = string(dl.EventBase64)
 			}
-			if orig != payloads[i] || dl.SequenceNumber != seq(i) || dl.Reason != resp.Rejected[k].Reason ||
-				dl.Source != tripcast.SourceLambda || dl.PartitionKey != fmt.Sprint(i) || dead[k].Key != fmt.Sprint(i) ||
-				dl.EventSourceARN != "arn:aws:kinesis:eu-west-1:XXXXXXXXX:stream/ride_events" {
+			if orig != payloads[i] || dl.StreamID != seq(i) || !strings.HasSuffix(resp.Rejected[k].Reason, dl.Reason) ||
+				dl.Source != tripcast.SourceLambda || dl.Key != fmt.Sprint(i) || dead[k].Key != fmt.Sprint(i) ||
+				dl.Stream != "ride_events" || dl.EventSize != len(payloads[i]) || dl.Delivered != 0 {
 				t.Errorf("dead letter %d: got %+v (key %s), want record %d's original data and reason", k, dl, dead[k].Key, i)
 			}
 		}
@@ -298,6 +299,37 @@ func TestHandle(t *testing.T) {
 		}
 	})
 
+	t.Run("OKNoRideIDRetriedWithSQLLog", func(t *testing.T) {
+		// A record without ride_id gets "<stream>:<sequence number>", the
+		// same on Lambda's retry; with the SQL log (a tripcast.PriorLog) and
+		// an output stream read back, the retry publishes nothing twice.
+		e := mustOpenEnv(t, true)
+		db := sqlstoretest.MustOpen(t, sqlstoretest.FreshSQLite(t))
+		h, err := lambda.New(e.pred, lambda.Options{Output: e.stream, Log: db.PredictionLog(), Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		noID := `{"ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}`
+		ev := decodeEvent(t, kinesisevent.Course(noID, courseRide))
+		wantID := "ride_events:" + seq(0)
+		for try := range 2 {
+			resp, err := h.Handle(ctx, ev)
+			if err != nil || len(resp.Predictions) != 2 || len(resp.BatchItemFailures) != 0 {
+				t.Fatalf("try %d: got %+v, %v, want 2 predictions", try, resp, err)
+			}
+			if p, err := serve.ParsePrediction(resp.Predictions[0]); err != nil || p.RideID != wantID || p.RideIDNumeric {
+				t.Fatalf("try %d: got prediction %+v (%v), want ride_id %q", try, p, err, wantID)
+			}
+		}
+		got := readUntil(t, e.stream, tripcast.PredictionsStream)
+		if len(got) != 2 || got[0].Key != wantID || got[1].Key != "256" {
+			t.Errorf("got %v on %s, want one prediction keyed %s and one keyed 256", got, tripcast.PredictionsStream, wantID)
+		}
+		if recs, err := db.GetPredictions(ctx, wantID); err != nil || len(recs) != 1 || recs[0].Source != tripcast.SourceLambda {
+			t.Errorf("SQL log for %s: got %+v (%v), want one record from lambda", wantID, recs, err)
+		}
+	})
+
 	t.Run("ErrOutputStreamDown", func(t *testing.T) {
 		e := mustOpenEnv(t, true)
 		e.stream.Close() // a real failure: the engine is gone
@@ -309,36 +341,10 @@ func TestHandle(t *testing.T) {
 		if !slices.Equal(resp.BatchItemFailures, want) || len(resp.Predictions) != 0 || resp.DeadLettered != 0 {
 			t.Fatalf("got %+v, want every record retried and nothing answered", resp)
 		}
-		// Logged before the failing publish: the retry logs again (at least
-		// once); the log is idempotent by ride_id and version.
-		if n := len(e.log.records()); n != 1 {
-			t.Errorf("got %d log records, want 1 (ride 256 before the publish failed)", n)
-		}
-	})
-
-	t.Run("ErrDeadLetterDownAfterGoodRecord", func(t *testing.T) {
-		// Output works, dead letters go to a stream that is down: the good
-		// record before the bad one is answered, the rest retried.
-		e := mustOpenEnv(t, true)
-		down, err := stream.OpenEmbedded(ctx, t.TempDir(), "", stream.NATSOptions{Logger: testLogger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		down.Close()
-		h, err := lambda.New(e.pred, lambda.Options{Output: e.stream, DeadLetters: down, Log: e.log, Logger: testLogger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := h.Handle(ctx, decodeEvent(t, kinesisevent.Course(courseRide, `{"ride_id": "x"}`, courseRide)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := []events.KinesisBatchItemFailure{{ItemIdentifier: seq(1)}, {ItemIdentifier: seq(2)}}
-		if !slices.Equal(resp.BatchItemFailures, want) || len(resp.Predictions) != 1 || len(resp.Rejected) != 0 {
-			t.Fatalf("got %+v, want record 0 answered and records 1, 2 retried", resp)
-		}
-		if got := readUntil(t, e.stream, tripcast.PredictionsStream); len(got) != 1 {
-			t.Errorf("got %d predictions published, want 1", len(got))
+		// Logged before the failing publish: the retry logs again; the SQL
+		// log is idempotent (this in-memory one is not).
+		if n := len(e.log.records()); n != 2 {
+			t.Errorf("got %d log records, want 2 (ride 256 twice, before the publish failed)", n)
 		}
 	})
 
@@ -348,11 +354,11 @@ func TestHandle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The invalid first record is dead-lettered; the others wait for a
-		// model.
-		want := []events.KinesisBatchItemFailure{{ItemIdentifier: seq(1)}, {ItemIdentifier: seq(2)}}
-		if !slices.Equal(resp.BatchItemFailures, want) || resp.DeadLettered != 1 || len(resp.Predictions) != 0 {
-			t.Fatalf("got %+v, want 1 dead letter and records 1, 2 retried", resp)
+		// The whole batch waits for a model (the invalid record is
+		// dead-lettered with the others' batch).
+		want := []events.KinesisBatchItemFailure{{ItemIdentifier: seq(0)}, {ItemIdentifier: seq(1)}, {ItemIdentifier: seq(2)}}
+		if !slices.Equal(resp.BatchItemFailures, want) || resp.DeadLettered != 0 || len(resp.Predictions) != 0 {
+			t.Fatalf("got %+v, want every record retried", resp)
 		}
 		if n := len(e.log.records()); n != 0 {
 			t.Errorf("got %d log records, want none", n)
@@ -366,9 +372,9 @@ func TestHandle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []events.KinesisBatchItemFailure{{ItemIdentifier: seq(1)}}
-		if !slices.Equal(resp.BatchItemFailures, want) || resp.DeadLettered != 1 || len(resp.Predictions) != 0 {
-			t.Fatalf("got %+v, want 1 dead letter and record 1 retried", resp)
+		want := []events.KinesisBatchItemFailure{{ItemIdentifier: seq(0)}, {ItemIdentifier: seq(1)}}
+		if !slices.Equal(resp.BatchItemFailures, want) || resp.DeadLettered != 0 || len(resp.Predictions) != 0 {
+			t.Fatalf("got %+v, want every record retried", resp)
 		}
 		if got := readUntil(t, e.stream, tripcast.PredictionsStream); len(got) != 0 {
 			t.Errorf("got %d predictions published, want none before they are logged", len(got))

@@ -31,6 +31,12 @@ type Outcome struct {
 // model is loaded: the batch should be retried later, not dead-lettered.
 // It panics when len(out) != len(events).
 func (p *Predictor) PredictEvents(ctx context.Context, events [][]byte, received time.Time, source string, out []Outcome) (*Snapshot, error) {
+	return p.predictEvents(ctx, events, nil, received, source, out)
+}
+
+// predictEvents is PredictEvents; when rideID is not nil, an event without
+// a ride_id gets rideID(i) as its ride_id (a string).
+func (p *Predictor) predictEvents(ctx context.Context, events [][]byte, rideID func(i int) string, received time.Time, source string, out []Outcome) (*Snapshot, error) {
 	if len(out) != len(events) {
 		panic(fmt.Sprintf("serve: PredictEvents lengths %d and %d differ", len(events), len(out)))
 	}
@@ -42,6 +48,9 @@ func (p *Predictor) PredictEvents(ctx context.Context, events [][]byte, received
 	for i, ev := range events {
 		out[i] = Outcome{}
 		out[i].Ride, out[i].Err = DecodeEvent(ev)
+		if out[i].Err == nil && out[i].Ride.ID == "" && rideID != nil {
+			out[i].Ride.ID = rideID(i)
+		}
 		if out[i].Err == nil {
 			out[i].Prediction, out[i].Err = s.Predict(out[i].Ride)
 		}

@@ -235,13 +235,9 @@ func (j Job) compare(ctx context.Context, out *Outcome, champ int) (reason strin
 	}
 	// A champion whose artifact is missing or fails its checksum is an
 	// error here, not a reason to hand the title over silently.
-	b, _, err := j.Tracker.OpenVersionArtifact(ctx, j.ModelName, strconv.Itoa(champ))
+	a, err := model.LoadRegistered(ctx, j.Tracker, j.ModelName, strconv.Itoa(champ))
 	if err != nil {
 		return "", false, fmt.Errorf("load champion version %d to compare: %w", champ, err)
-	}
-	a, err := model.Read(bytes.NewReader(b))
-	if err != nil {
-		return "", false, fmt.Errorf("load champion version %d: %w", champ, err)
 	}
 	m, err := ScoreTrips(a, j.Valid.Trips)
 	if err != nil {

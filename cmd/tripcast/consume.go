@@ -9,6 +9,7 @@ import (
 
 	"tripcast"
 	"tripcast/consume"
+	"tripcast/stream"
 )
 
 func newConsumeCmd(a *app) *cobra.Command {
@@ -75,6 +76,9 @@ func (a *app) runConsume(ctx context.Context, cfg consume.Config, so streamOptio
 		return err
 	}
 	cfg.Registerer, cfg.Logger = s.reg, a.log
+	if cfg.Source == "" {
+		cfg.Source = streamSource(st)
+	}
 	c, err := consume.New(cfg, st, s.pred, s.streamLog(parquetSync))
 	if err != nil {
 		return err
@@ -84,4 +88,13 @@ func (a *app) runConsume(ctx context.Context, cfg consume.Config, so streamOptio
 	fmt.Fprintf(a.out, "received %d, predicted %d, dead-lettered %d, redelivered %d, failed batches %d\n",
 		stats.Received, stats.Predicted, stats.DeadLettered, stats.Redelivered, stats.Failures)
 	return runErr
+}
+
+// streamSource is the prediction source of the events of st: the wiring
+// knows the engine, package consume does not.
+func streamSource(st tripcast.Stream) string {
+	if _, ok := st.(*stream.Kinesis); ok {
+		return tripcast.SourceKinesis
+	}
+	return tripcast.SourceNATS
 }

@@ -34,7 +34,7 @@ answer; --test-run answers without publishing (the course's TEST_RUN).`,
 				return err
 			}
 			s.follow(ctx, a, defaultFollow)
-			opt := lambda.Options{Log: s.plog, Metrics: s.metrics, Logger: a.log}
+			opt := lambda.Options{Log: s.streamLog(false), Logger: a.log}
 			if !testRun {
 				st, err := a.stream(ctx)
 				if err != nil {

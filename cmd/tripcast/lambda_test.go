@@ -27,8 +27,8 @@ func TestLambdaEvent(t *testing.T) {
 			Model      string `json:"model"`
 			Version    string `json:"version"`
 			Prediction struct {
-				RideDuration float64 `json:"ride_duration"`
-				RideID       string  `json:"ride_id"`
+				RideDuration float64     `json:"ride_duration"`
+				RideID       json.Number `json:"ride_id"` // a number, as it came
 			} `json:"prediction"`
 		} `json:"predictions"`
 		BatchItemFailures []json.RawMessage `json:"batchItemFailures"`

@@ -2,12 +2,10 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -30,16 +28,7 @@ func (a *app) loadModel(ctx context.Context, ref string) (*model.Artifact, error
 	if err != nil {
 		return nil, err
 	}
-	b, v, err := tr.OpenVersionArtifact(ctx, a.cfg.ModelName, ref)
-	if err != nil {
-		return nil, fmt.Errorf("load model %s %s: %w", a.cfg.ModelName, ref, err)
-	}
-	art, err := model.Read(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("load model %s version %d: %w", a.cfg.ModelName, v.Version, err)
-	}
-	art.SetIdentity(a.cfg.ModelName, strconv.Itoa(v.Version))
-	return art, nil
+	return model.LoadRegistered(ctx, tr, a.cfg.ModelName, ref)
 }
 
 func newPredictCmd(a *app) *cobra.Command {

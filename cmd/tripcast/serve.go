@@ -16,6 +16,7 @@ import (
 	"tripcast"
 	"tripcast/consume"
 	"tripcast/httpapi"
+	"tripcast/model"
 	"tripcast/predlog"
 	"tripcast/serve"
 	"tripcast/sqlstore"
@@ -83,7 +84,7 @@ func (a *app) serving(ctx context.Context) (*serving, error) {
 	s := &serving{
 		reg: reg, metrics: m,
 		pred:   serve.New(serve.Options{Logger: a.log, Metrics: m}),
-		source: consume.NewRegistrySource(tr, a.cfg.ModelName),
+		source: model.NewRegistrySource(tr, a.cfg.ModelName),
 		plog:   predlog.Multi(sw, pw),
 		sql:    db.PredictionLog(), parquet: pw,
 	}

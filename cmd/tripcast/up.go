@@ -70,7 +70,7 @@ trees, registers the model and makes it champion. Then it serves.`,
 			if err != nil {
 				return err
 			}
-			c, err := consume.New(consume.Config{Registerer: s.reg, Logger: a.log}, st, s.pred, s.streamLog(false))
+			c, err := consume.New(consume.Config{Registerer: s.reg, Logger: a.log, Source: streamSource(st)}, st, s.pred, s.streamLog(false))
 			if err != nil {
 				return err
 			}

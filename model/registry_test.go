@@ -1,4 +1,4 @@
-package consume_test
+package model_test
 
 import (
 	"bytes"
@@ -8,24 +8,32 @@ import (
 	"testing"
 	"time"
 
+	"log/slog"
 	"tripcast"
 	"tripcast/blob"
-	"tripcast/consume"
+	"tripcast/model"
 	"tripcast/serve"
+	"tripcast/sqlstore/sqlstoretest"
 	"tripcast/tracking"
+	"tripcast/train"
 )
 
 func TestRegistrySource(t *testing.T) {
-	ctx := testCtx(t)
-	art, trips := realModel(t)
+	ctx := context.Background()
+	trips := loadMonth(t, "2021-01")
+	res, err := train.Fit(ctx, trips, nil, train.Options{Params: map[string]string{"num_boost_round": "5", "max_depth": "3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	art := res.Artifact
 	dir := t.TempDir()
 	blobs, err := blob.NewFile(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := freshDB(t)
-	tr := tracking.New(db, blobs, testLogger(t))
-	src := consume.NewRegistrySource(tr, "")
+	db := sqlstoretest.MustOpen(t, sqlstoretest.FreshSQLite(t))
+	tr := tracking.New(db, blobs, slog.New(slog.DiscardHandler))
+	src := model.NewRegistrySource(tr, "")
 
 	t.Run("ErrNotFound", func(t *testing.T) {
 		if _, err := src.Champion(ctx); tripcast.ErrorCode(err) != tripcast.ENOTFOUND {
@@ -70,10 +78,25 @@ func TestRegistrySource(t *testing.T) {
 		fctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- p.Follow(fctx, src, 50*time.Millisecond) }()
-		waitFor(t, "the champion to be served", func() bool { return p.Snapshot() != nil })
+		for deadline := time.Now().Add(10 * time.Second); p.Snapshot() == nil; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the champion was not served within 10 s")
+			}
+		}
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)
+		}
+	})
+	t.Run("LoadRegistered", func(t *testing.T) {
+		for _, ref := range []string{"1", "latest", "champion"} {
+			m, err := model.LoadRegistered(ctx, tr, "", ref)
+			if err != nil || m.Version() != "1" || m.Name() != tripcast.DefaultModelName {
+				t.Errorf("LoadRegistered(%q): got %v, want version 1", ref, err)
+			}
+		}
+		if _, err := model.LoadRegistered(ctx, tr, "", "7"); tripcast.ErrorCode(err) != tripcast.ENOTFOUND {
+			t.Errorf("missing version: got %v, want %s", err, tripcast.ENOTFOUND)
 		}
 	})
 	t.Run("ErrConflict", func(t *testing.T) {

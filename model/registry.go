@@ -1,4 +1,4 @@
-package consume
+package model
 
 import (
 	"bytes"
@@ -7,14 +7,38 @@ import (
 	"strconv"
 
 	"tripcast"
-	"tripcast/model"
 	"tripcast/tracking"
 )
 
+// LoadRegistered loads the version of registered model name that ref names
+// (a version number, "latest" or an alias such as champion) through tr: the
+// version is resolved, its artifact read from the blob store, its sha256
+// checked and the model decoded, with its identity set to name and the
+// version number. This is the one way a registered model is loaded.
+//
+// Errors: ENOTFOUND when the version or its artifact is missing; ECONFLICT
+// when the artifact's checksum does not match; EINVALID when it cannot be
+// decoded.
+func LoadRegistered(ctx context.Context, tr *tracking.Tracker, name, ref string) (*Artifact, error) {
+	if name == "" {
+		name = tripcast.DefaultModelName
+	}
+	b, v, err := tr.OpenVersionArtifact(ctx, name, ref)
+	if err != nil {
+		return nil, fmt.Errorf("load model %s %s: %w", name, ref, err)
+	}
+	art, err := Read(bytes.NewReader(b))
+	if err != nil {
+		return nil, &tripcast.Error{Code: tripcast.EINVALID, Message: fmt.Sprintf("model %s version %d: artifact cannot be decoded", name, v.Version), Err: err}
+	}
+	art.SetIdentity(name, strconv.Itoa(v.Version))
+	return art, nil
+}
+
 // RegistrySource is a tripcast.ModelSource over the model registry: the
-// version an alias (champion by default) points at, loaded from the blob
-// store with its sha256 checked. Give it to serve.Predictor's Follow or
-// Refresh; every way of serving (HTTP, stream, Lambda) can share it.
+// version an alias (champion by default) points at, loaded with
+// LoadRegistered. Give it to serve.Predictor's Follow or Refresh; every way
+// of serving (HTTP, stream, Lambda) shares it.
 type RegistrySource struct {
 	Tracker *tracking.Tracker // registry and blob store (tracking.New with blobs)
 	Name    string            // registered model name; default tripcast.DefaultModelName
@@ -53,19 +77,8 @@ func (s *RegistrySource) Champion(ctx context.Context) (string, error) {
 	return strconv.Itoa(v), nil
 }
 
-// Load loads version (a version number) from the registry, checking the
-// artifact's sha256 (ECONFLICT when it does not match, ENOTFOUND when the
-// version or its artifact is missing) and decoding it.
+// Load loads version (a version number) with LoadRegistered.
 func (s *RegistrySource) Load(ctx context.Context, version string) (tripcast.Model, error) {
 	name, _ := s.names()
-	b, v, err := s.Tracker.OpenVersionArtifact(ctx, name, version)
-	if err != nil {
-		return nil, fmt.Errorf("load model %s version %s: %w", name, version, err)
-	}
-	art, err := model.Read(bytes.NewReader(b))
-	if err != nil {
-		return nil, &tripcast.Error{Code: tripcast.EINVALID, Message: fmt.Sprintf("model %s version %d: artifact cannot be decoded", name, v.Version), Err: err}
-	}
-	art.SetIdentity(name, strconv.Itoa(v.Version))
-	return art, nil
+	return LoadRegistered(ctx, s.Tracker, name, version)
 }

@@ -124,6 +124,12 @@ type Writer struct {
 	buf    []tripcast.PredictionRecord
 	spare  []tripcast.PredictionRecord // a written batch's array, reused as the next buf
 	closed bool
+	// inflight is the number of records a Flush is writing (out of buf).
+	inflight int
+	// failErr is the last write's error, nil once a write succeeds;
+	// failSince is when the writes began failing.
+	failErr   error
+	failSince time.Time
 
 	flushMu sync.Mutex // serializes writes; held while writing
 	kick    chan struct{}
@@ -131,7 +137,10 @@ type Writer struct {
 	done    chan struct{}
 }
 
-var _ tripcast.PredictionLog = (*Writer)(nil)
+var (
+	_ tripcast.PredictionLog = (*Writer)(nil)
+	_ tripcast.LogChecker    = (*Writer)(nil)
+)
 
 // New returns a Writer into store and starts its background flusher. Close
 // it to flush the rest and stop; the store stays open (the caller owns it).
@@ -211,8 +220,8 @@ func (w *Writer) Log(ctx context.Context, recs []tripcast.PredictionRecord) erro
 	case w.closed:
 		w.mu.Unlock()
 		return tripcast.Errorf(tripcast.EUNAVAILABLE, "prediction log is closed")
-	case len(w.buf)+len(recs) > w.o.MaxPending:
-		n := len(w.buf)
+	case len(w.buf)+w.inflight+len(recs) > w.o.MaxPending:
+		n := len(w.buf) + w.inflight
 		w.mu.Unlock()
 		return tripcast.Errorf(tripcast.EUNAVAILABLE, "prediction log is full (%d records waiting to be written)", n)
 	}
@@ -228,11 +237,27 @@ func (w *Writer) Log(ctx context.Context, recs []tripcast.PredictionRecord) erro
 	return nil
 }
 
-// Pending returns the number of buffered records.
+// Pending returns the number of records not yet written: buffered, or
+// being written by a Flush.
 func (w *Writer) Pending() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return len(w.buf)
+	return len(w.buf) + w.inflight
+}
+
+// CheckLog returns nil unless the last write failed (and no write
+// succeeded since); then an EUNAVAILABLE error with that write's error,
+// since when writes fail, and how many records wait (see
+// tripcast.LogChecker).
+func (w *Writer) CheckLog() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failErr == nil {
+		return nil
+	}
+	return &tripcast.Error{Code: tripcast.EUNAVAILABLE, Err: w.failErr, Message: fmt.Sprintf(
+		"prediction log cannot be written since %s (%d records waiting, at most %d)",
+		w.failSince.UTC().Format(time.RFC3339), len(w.buf)+w.inflight, w.o.MaxPending)}
 }
 
 // Flush writes every buffered record and returns once they are stored. On
@@ -243,6 +268,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 	w.mu.Lock()
 	batch := w.buf
 	w.buf, w.spare = w.spare, nil
+	w.inflight = len(batch)
 	w.mu.Unlock()
 	if len(batch) == 0 {
 		return nil
@@ -250,9 +276,17 @@ func (w *Writer) Flush(ctx context.Context) error {
 	if rest, err := w.sink(ctx, batch); err != nil {
 		w.mu.Lock()
 		w.buf = append(slices.Clip(rest), w.buf...)
+		w.inflight = 0
+		if w.failErr == nil {
+			w.failSince = time.Now()
+		}
+		w.failErr = err
 		w.mu.Unlock()
 		return err
 	}
+	w.mu.Lock()
+	w.failErr, w.inflight = nil, 0
+	w.mu.Unlock()
 	if cap(batch) <= 4*w.o.FlushRecords { // keep one ordinary-sized array for reuse
 		clear(batch)
 		w.mu.Lock()
@@ -621,7 +655,8 @@ func Compact(ctx context.Context, store tripcast.BlobStore, hour time.Time) (int
 
 // Multi returns a PredictionLog that logs to every one of logs (say, the
 // metadata database and the parquet Writer): Log and Flush call each in
-// turn and stop at the first error. When the first is a tripcast.PriorLog,
+// turn and stop at the first error. It is a tripcast.LogChecker over those
+// of logs that are. When the first is a tripcast.PriorLog,
 // so is the result: the others then get only the records it did not hold.
 func Multi(logs ...tripcast.PredictionLog) tripcast.PredictionLog {
 	if len(logs) > 0 {
@@ -646,6 +681,26 @@ func (m priorMulti) LogPrior(ctx context.Context, recs []tripcast.PredictionReco
 }
 
 type multi []tripcast.PredictionLog
+
+// CheckLog joins the CheckLog errors of the logs that are
+// tripcast.LogCheckers (nil when none fails).
+func (m multi) CheckLog() error {
+	var errs []error
+	for _, l := range m {
+		if c, ok := l.(tripcast.LogChecker); ok {
+			if err := c.CheckLog(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return tripcast.Errorf(tripcast.EUNAVAILABLE, "%v", errors.Join(errs...))
+}
 
 func (m multi) Log(ctx context.Context, recs []tripcast.PredictionRecord) error {
 	for _, l := range m {

@@ -79,6 +79,9 @@ func (a *app) serving(ctx context.Context) (*serving, error) {
 	sw := predlog.Buffered(db.PredictionLog(), predlog.Options{Logger: a.log, FlushInterval: time.Second})
 	a.onClose(pw.Close) // closers run in reverse: these before the stores'
 	a.onClose(sw.Close)
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tripcast_prediction_log_rejected_total",
+		Help: "Prediction records the metadata database refused (such as a NUL in a PostgreSQL text), set aside from the SQL log."},
+		func() float64 { return float64(db.RejectedPredictions()) }))
 	sinks, err := a.predictionSinks(store)
 	if err != nil {
 		return nil, err

@@ -79,7 +79,8 @@ type PredictionFilter struct {
 	Until   time.Time // predicted before
 }
 
-// checkRecord returns an EINVALID error when rec cannot be logged.
+// checkRecord returns an EINVALID error when rec cannot be logged (its key
+// is incomplete).
 func checkRecord(i int, rec *tripcast.PredictionRecord) error {
 	switch {
 	case rec.RideID == "":
@@ -98,12 +99,13 @@ func checkRecord(i int, rec *tripcast.PredictionRecord) error {
 // again is harmless. PostgreSQL takes the batch as array parameters in one
 // statement; SQLite as multi-row INSERTs of up to 128 rows.
 //
-// One bad record never blocks the others: when the database refuses a
+// One bad record never blocks the others: a record with an empty ride_id,
+// model or version is set aside at once; when the database refuses a
 // record's data (a data exception, SQLSTATE class 22, such as PostgreSQL's
 // 22021 for a NUL byte in a text), the batch is split in halves and each
-// half stored in its own transaction, down to the refused records, which
-// are set aside: dropped from this log, counted (RejectedPredictions) and
-// logged at ERROR with their ride_id quoted. They are neither new nor
+// half stored in its own transaction, down to the refused records. Set
+// aside means dropped from this log, counted (RejectedPredictions) and
+// logged at ERROR with the ride_id escaped (a NUL shows as \x00). They are neither new nor
 // prior (see LogPredictionsPrior), so they still reach the logs downstream
 // (the parquet log keeps any string).
 func (db *DB) LogPredictions(ctx context.Context, recs []tripcast.PredictionRecord) (inserted int, err error) {
@@ -130,8 +132,8 @@ func (db *DB) logPredictions(ctx context.Context, recs []tripcast.PredictionReco
 		return 0, nil
 	}
 	for i := range recs {
-		if err := checkRecord(i, &recs[i]); err != nil {
-			return 0, err
+		if checkRecord(i, &recs[i]) != nil {
+			return db.logValid(ctx, recs, prior)
 		}
 	}
 	if !db.d.arrays {
@@ -144,6 +146,33 @@ func (db *DB) logPredictions(ctx context.Context, recs []tripcast.PredictionReco
 		return 0, fmt.Errorf("log %d predictions: %w", len(recs), err)
 	}
 	return inserted, nil
+}
+
+// logValid is logPredictions for a batch holding records that cannot be
+// logged (an empty ride_id, model or version): those are set aside
+// (reject), the others logged.
+func (db *DB) logValid(ctx context.Context, recs []tripcast.PredictionRecord, prior []time.Time) (int, error) {
+	var (
+		valid []tripcast.PredictionRecord
+		at    []int // at[j]: the index in recs of valid[j]
+	)
+	for i := range recs {
+		if err := checkRecord(i, &recs[i]); err != nil {
+			db.reject(&recs[i], err)
+			continue
+		}
+		valid = append(valid, recs[i])
+		at = append(at, i)
+	}
+	if prior == nil {
+		return db.logPredictions(ctx, valid, nil)
+	}
+	vp := make([]time.Time, len(valid))
+	n, err := db.logPredictions(ctx, valid, vp)
+	for j, i := range at {
+		prior[i] = vp[j]
+	}
+	return n, err
 }
 
 // insertRange stores recs[from:to] in one transaction, or, when the
@@ -168,10 +197,10 @@ func (db *DB) insertRange(ctx context.Context, recs []tripcast.PredictionRecord,
 	return n1 + n2, err
 }
 
-// reject sets aside rec, which the database refused with err.
+// reject sets aside rec, which cannot be stored (err says why).
 func (db *DB) reject(rec *tripcast.PredictionRecord, err error) {
 	db.rejected.Add(1)
-	db.log.Error("prediction log: the database refused a record; set aside, the others are stored",
+	db.log.Error("prediction log: record set aside (cannot be stored); the others are",
 		"ride_id", escape(rec.RideID), "model", escape(rec.Model), "version", escape(rec.Version), "source", escape(rec.Source),
 		"predicted_at", rec.PredictedAt, "err", err, "rejected_total", db.rejected.Load())
 }

@@ -105,6 +105,20 @@ type PredictionLog interface {
 	Flush(ctx context.Context) error
 }
 
+// LogChecker is implemented by a PredictionLog that can tell whether its
+// writes succeed, for readiness. The guarantee of a buffered log (predlog's
+// Writer) is bounded, not durable: an answer is returned before its record
+// is stored, at most MaxPending records wait in memory, and beyond that
+// Log refuses (EUNAVAILABLE: the HTTP API answers 503). CheckLog lets
+// readiness turn red as soon as writes fail, so that a load balancer sends
+// traffic elsewhere long before the bound is reached.
+type LogChecker interface {
+	// CheckLog returns nil while the log's writes succeed, else an
+	// EUNAVAILABLE error saying what failed, since when, and how many
+	// records wait in memory. It does no I/O.
+	CheckLog() error
+}
+
 // PriorLog is a PredictionLog that tells which records it held already.
 // A stream consumer publishes the new predictions at once and looks for the
 // others in its output stream first: a redelivered event was logged by an

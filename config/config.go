@@ -28,18 +28,21 @@ type Config struct {
 	LogFormat string `json:"log_format" env:"TRIPCAST_LOG_FORMAT" help:"log format: text or json"`
 	// CompactEvery is a Go duration ("10m"); "0" turns compaction off.
 	CompactEvery string `json:"compact_every" env:"TRIPCAST_COMPACT_EVERY" help:"how often serving processes merge the parquet prediction log's finished hours into one file each (0: never)"`
+	// PredictionSinks: "parquet" (default) or "parquet,objects".
+	PredictionSinks string `json:"prediction_sinks" env:"TRIPCAST_PREDICTION_SINKS" help:"prediction logs in the blob store: parquet, or parquet,objects to also write one JSON object per prediction (the seed's layout; slow and costly on S3)"`
 }
 
 // Default returns the defaults: everything embedded under ./tripcast-data.
 func Default() Config {
 	return Config{
-		DataDir:      "./tripcast-data",
-		Stream:       "embedded",
-		Listen:       "127.0.0.1:8080",
-		ModelName:    "ride_duration_prediction_model",
-		LogLevel:     "info",
-		LogFormat:    "text",
-		CompactEvery: "10m",
+		DataDir:         "./tripcast-data",
+		Stream:          "embedded",
+		Listen:          "127.0.0.1:8080",
+		ModelName:       "ride_duration_prediction_model",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		CompactEvery:    "10m",
+		PredictionSinks: "parquet",
 	}
 }
 

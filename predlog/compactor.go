@@ -53,16 +53,6 @@ func CompactBefore(ctx context.Context, store tripcast.BlobStore, from, before t
 	return hours, files, nil
 }
 
-// Leaser grants a named lease to one holder at a time, until it expires
-// (*sqlstore.DB implements it on the metadata database).
-type Leaser interface {
-	// TryLease takes or renews name for holder until ttl from now and
-	// reports whether holder has it.
-	TryLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
-	// ReleaseLease gives name up if holder has it.
-	ReleaseLease(ctx context.Context, name, holder string) error
-}
-
 // CompactorOptions tune RunCompactor. Zero values take the defaults.
 type CompactorOptions struct {
 	// Every is the time between two passes. Default DefaultCompactEvery.
@@ -86,7 +76,7 @@ type CompactorOptions struct {
 // until ctx ends, and returns nil then: a CompactOnce pass at start and
 // then every Every. A failed pass is logged and tried again at the next
 // one.
-func RunCompactor(ctx context.Context, store tripcast.BlobStore, leaser Leaser, holder string, o CompactorOptions) error {
+func RunCompactor(ctx context.Context, store tripcast.BlobStore, leaser tripcast.Leaser, holder string, o CompactorOptions) error {
 	if err := checkCompactor(store, leaser, holder); err != nil {
 		return err
 	}
@@ -111,7 +101,7 @@ func RunCompactor(ctx context.Context, store tripcast.BlobStore, leaser Leaser, 
 	}
 }
 
-func checkCompactor(store tripcast.BlobStore, leaser Leaser, holder string) error {
+func checkCompactor(store tripcast.BlobStore, leaser tripcast.Leaser, holder string) error {
 	if store == nil || leaser == nil || holder == "" {
 		return tripcast.FieldError("compactor", "needs a blob store, a leaser and a holder name")
 	}
@@ -142,7 +132,7 @@ func (o *CompactorOptions) setDefaults() {
 // compacts at a time (Compact does not support concurrent runs on one
 // hour). The lease is taken first (held reports whether it was), renewed
 // before each hour, and released after the pass.
-func CompactOnce(ctx context.Context, store tripcast.BlobStore, leaser Leaser, holder string, o CompactorOptions) (hours, files int, held bool, err error) {
+func CompactOnce(ctx context.Context, store tripcast.BlobStore, leaser tripcast.Leaser, holder string, o CompactorOptions) (hours, files int, held bool, err error) {
 	if err := checkCompactor(store, leaser, holder); err != nil {
 		return 0, 0, false, err
 	}

@@ -5,9 +5,12 @@
 // Layout: predictions/date=YYYY-MM-DD/hour=HH/<first predicted_at>-<random>.parquet
 // (UTC, by PredictedAt). Columns: ride_id, model, version, pu_location_id,
 // do_location_id, trip_distance, pickup_datetime (null when unknown),
-// prediction, received_at, predicted_at, latency_us, source. Times are
+// prediction, received_at, predicted_at, latency_us, source,
+// ride_id_numeric (optional: true when ride_id was a JSON number; files
+// written before it existed lack it, and read as false). Times are
 // microsecond timestamps; pickup_datetime is the New York wall clock stored as
-// UTC, like tripcast.Trips. Compact merges an hour's files into one.
+// UTC, like tripcast.Trips. Compact merges an hour's files into one. Reader
+// reads the log back by window (tripcast.PredictionReader).
 package predlog
 
 import (
@@ -55,6 +58,8 @@ type row struct {
 	PredictedAt  time.Time `parquet:"predicted_at,timestamp(microsecond)"`
 	LatencyUS    int64     `parquet:"latency_us"`
 	Source       string    `parquet:"source,dict"`
+	// RideIDNumeric is optional: files written before it lack the column.
+	RideIDNumeric bool `parquet:"ride_id_numeric,optional"`
 }
 
 func toRow(r *tripcast.PredictionRecord) row {
@@ -63,7 +68,7 @@ func toRow(r *tripcast.PredictionRecord) row {
 		PULocationID: int32(r.PULocationID), DOLocationID: int32(r.DOLocationID), TripDistance: r.TripDistance,
 		Pickup: r.PickupTime, Prediction: r.Prediction,
 		ReceivedAt: r.ReceivedAt.UTC(), PredictedAt: r.PredictedAt.UTC(),
-		LatencyUS: r.Latency.Microseconds(), Source: r.Source,
+		LatencyUS: r.Latency.Microseconds(), Source: r.Source, RideIDNumeric: r.RideIDNumeric,
 	}
 }
 
@@ -72,7 +77,7 @@ func (w *row) record() tripcast.PredictionRecord {
 		RideID: w.RideID, Model: w.Model, Version: w.Version,
 		PULocationID: int(w.PULocationID), DOLocationID: int(w.DOLocationID), TripDistance: w.TripDistance,
 		Prediction: w.Prediction, ReceivedAt: w.ReceivedAt.UTC(), PredictedAt: w.PredictedAt.UTC(),
-		Latency: time.Duration(w.LatencyUS) * time.Microsecond, Source: w.Source,
+		Latency: time.Duration(w.LatencyUS) * time.Microsecond, Source: w.Source, RideIDNumeric: w.RideIDNumeric,
 	}
 	if !w.Pickup.IsZero() {
 		r.PickupTime = w.Pickup.UTC()
@@ -119,6 +124,12 @@ type Writer struct {
 	buf    []tripcast.PredictionRecord
 	spare  []tripcast.PredictionRecord // a written batch's array, reused as the next buf
 	closed bool
+	// inflight is the number of records a Flush is writing (out of buf).
+	inflight int
+	// failErr is the last write's error, nil once a write succeeds;
+	// failSince is when the writes began failing.
+	failErr   error
+	failSince time.Time
 
 	flushMu sync.Mutex // serializes writes; held while writing
 	kick    chan struct{}
@@ -126,7 +137,10 @@ type Writer struct {
 	done    chan struct{}
 }
 
-var _ tripcast.PredictionLog = (*Writer)(nil)
+var (
+	_ tripcast.PredictionLog = (*Writer)(nil)
+	_ tripcast.LogChecker    = (*Writer)(nil)
+)
 
 // New returns a Writer into store and starts its background flusher. Close
 // it to flush the rest and stop; the store stays open (the caller owns it).
@@ -206,8 +220,8 @@ func (w *Writer) Log(ctx context.Context, recs []tripcast.PredictionRecord) erro
 	case w.closed:
 		w.mu.Unlock()
 		return tripcast.Errorf(tripcast.EUNAVAILABLE, "prediction log is closed")
-	case len(w.buf)+len(recs) > w.o.MaxPending:
-		n := len(w.buf)
+	case len(w.buf)+w.inflight+len(recs) > w.o.MaxPending:
+		n := len(w.buf) + w.inflight
 		w.mu.Unlock()
 		return tripcast.Errorf(tripcast.EUNAVAILABLE, "prediction log is full (%d records waiting to be written)", n)
 	}
@@ -223,11 +237,27 @@ func (w *Writer) Log(ctx context.Context, recs []tripcast.PredictionRecord) erro
 	return nil
 }
 
-// Pending returns the number of buffered records.
+// Pending returns the number of records not yet written: buffered, or
+// being written by a Flush.
 func (w *Writer) Pending() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return len(w.buf)
+	return len(w.buf) + w.inflight
+}
+
+// CheckLog returns nil unless the last write failed (and no write
+// succeeded since); then an EUNAVAILABLE error with that write's error,
+// since when writes fail, and how many records wait (see
+// tripcast.LogChecker).
+func (w *Writer) CheckLog() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failErr == nil {
+		return nil
+	}
+	return &tripcast.Error{Code: tripcast.EUNAVAILABLE, Err: w.failErr, Message: fmt.Sprintf(
+		"prediction log cannot be written since %s (%d records waiting, at most %d)",
+		w.failSince.UTC().Format(time.RFC3339), len(w.buf)+w.inflight, w.o.MaxPending)}
 }
 
 // Flush writes every buffered record and returns once they are stored. On
@@ -238,6 +268,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 	w.mu.Lock()
 	batch := w.buf
 	w.buf, w.spare = w.spare, nil
+	w.inflight = len(batch)
 	w.mu.Unlock()
 	if len(batch) == 0 {
 		return nil
@@ -245,9 +276,17 @@ func (w *Writer) Flush(ctx context.Context) error {
 	if rest, err := w.sink(ctx, batch); err != nil {
 		w.mu.Lock()
 		w.buf = append(slices.Clip(rest), w.buf...)
+		w.inflight = 0
+		if w.failErr == nil {
+			w.failSince = time.Now()
+		}
+		w.failErr = err
 		w.mu.Unlock()
 		return err
 	}
+	w.mu.Lock()
+	w.failErr, w.inflight = nil, 0
+	w.mu.Unlock()
 	if cap(batch) <= 4*w.o.FlushRecords { // keep one ordinary-sized array for reuse
 		clear(batch)
 		w.mu.Lock()
@@ -368,44 +407,78 @@ func writeRows(ctx context.Context, store tripcast.BlobStore, key string, recs [
 var codec = &zstd.Codec{Level: zstd.SpeedFastest}
 
 // Read returns the logged predictions made in [from, to), sorted by
-// PredictedAt then RideID. It reads only the hour partitions overlapping
-// the window. Files merged by Compact are read once: a compacted file lists
-// its inputs, which are skipped if a crash left them behind.
+// PredictedAt then RideID (see Reader).
 func Read(ctx context.Context, store tripcast.BlobStore, from, to time.Time) ([]tripcast.PredictionRecord, error) {
-	from, to = from.UTC(), to.UTC()
 	if !from.Before(to) {
 		return nil, nil
 	}
 	var out []tripcast.PredictionRecord
+	err := NewReader(store).ReadPredictions(ctx, tripcast.PredictionQuery{From: from, To: to},
+		func(r *tripcast.PredictionRecord) error {
+			out = append(out, *r)
+			return nil
+		})
+	return out, err
+}
+
+// Reader reads the parquet prediction log of a blob store back
+// (tripcast.PredictionReader).
+type Reader struct {
+	store tripcast.BlobStore
+}
+
+var _ tripcast.PredictionReader = (*Reader)(nil)
+
+// NewReader returns a Reader of the log in store.
+func NewReader(store tripcast.BlobStore) *Reader { return &Reader{store: store} }
+
+// ReadPredictions calls fn for the logged predictions made in [q.From,
+// q.To) that match q, sorted by PredictedAt then RideID. It reads only the
+// hour partitions overlapping the window, one hour at a time (memory holds
+// one hour of the log). Files merged by Compact are read once: a compacted
+// file lists its inputs, which are skipped if a crash left them behind.
+func (rd *Reader) ReadPredictions(ctx context.Context, q tripcast.PredictionQuery, fn func(*tripcast.PredictionRecord) error) error {
+	if err := q.Check(); err != nil {
+		return err
+	}
+	from, to := q.From.UTC(), q.To.UTC()
+	var recs []tripcast.PredictionRecord
 	for day := from.Truncate(24 * time.Hour); day.Before(to); day = day.Add(24 * time.Hour) {
-		list, err := store.List(ctx, fmt.Sprintf("%s/date=%s/", Prefix, day.Format(time.DateOnly)))
+		list, err := rd.store.List(ctx, fmt.Sprintf("%s/date=%s/", Prefix, day.Format(time.DateOnly)))
 		if err != nil {
-			return nil, fmt.Errorf("read predictions of %s: %w", day.Format(time.DateOnly), err)
+			return fmt.Errorf("read predictions of %s: %w", day.Format(time.DateOnly), err)
 		}
 		for _, hour := range byHour(list) {
 			if hour.hour.Add(time.Hour).Compare(from) <= 0 || !hour.hour.Before(to) {
 				continue
 			}
-			files, err := readHour(ctx, store, hour)
+			files, err := readHour(ctx, rd.store, hour)
 			if err != nil {
-				return nil, err
+				return err
 			}
+			recs = recs[:0]
 			for _, f := range files {
-				for _, r := range f.recs {
-					if !r.PredictedAt.Before(from) && r.PredictedAt.Before(to) {
-						out = append(out, r)
+				for i := range f.recs {
+					r := &f.recs[i]
+					if !r.PredictedAt.Before(from) && r.PredictedAt.Before(to) && q.Match(r) {
+						recs = append(recs, *r)
 					}
+				}
+			}
+			slices.SortStableFunc(recs, func(a, b tripcast.PredictionRecord) int {
+				if c := a.PredictedAt.Compare(b.PredictedAt); c != 0 {
+					return c
+				}
+				return strings.Compare(a.RideID, b.RideID)
+			})
+			for i := range recs {
+				if err := fn(&recs[i]); err != nil {
+					return fmt.Errorf("read predictions: %w", err)
 				}
 			}
 		}
 	}
-	slices.SortStableFunc(out, func(a, b tripcast.PredictionRecord) int {
-		if c := a.PredictedAt.Compare(b.PredictedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.RideID, b.RideID)
-	})
-	return out, nil
+	return nil
 }
 
 type hourKeys struct {
@@ -582,7 +655,8 @@ func Compact(ctx context.Context, store tripcast.BlobStore, hour time.Time) (int
 
 // Multi returns a PredictionLog that logs to every one of logs (say, the
 // metadata database and the parquet Writer): Log and Flush call each in
-// turn and stop at the first error. When the first is a tripcast.PriorLog,
+// turn and stop at the first error. It is a tripcast.LogChecker over those
+// of logs that are. When the first is a tripcast.PriorLog,
 // so is the result: the others then get only the records it did not hold.
 func Multi(logs ...tripcast.PredictionLog) tripcast.PredictionLog {
 	if len(logs) > 0 {
@@ -607,6 +681,26 @@ func (m priorMulti) LogPrior(ctx context.Context, recs []tripcast.PredictionReco
 }
 
 type multi []tripcast.PredictionLog
+
+// CheckLog joins the CheckLog errors of the logs that are
+// tripcast.LogCheckers (nil when none fails).
+func (m multi) CheckLog() error {
+	var errs []error
+	for _, l := range m {
+		if c, ok := l.(tripcast.LogChecker); ok {
+			if err := c.CheckLog(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return tripcast.Errorf(tripcast.EUNAVAILABLE, "%v", errors.Join(errs...))
+}
 
 func (m multi) Log(ctx context.Context, recs []tripcast.PredictionRecord) error {
 	for _, l := range m {

@@ -1,6 +1,8 @@
 // Package sqlstore is tripcast's metadata store on SQLite and PostgreSQL:
 // experiments and runs (tripcast.RunStore), the model registry
-// (tripcast.Registry) and stream checkpoints (tripcast.CheckpointStore).
+// (tripcast.Registry), stream checkpoints (tripcast.CheckpointStore),
+// leases (tripcast.Leaser) and the SQL prediction log (tripcast.PriorLog,
+// tripcast.PredictionReader).
 //
 // One implementation serves both engines over database/sql; the differences
 // (placeholders, auto-increment ids, row locks, transaction start) are held
@@ -52,12 +54,17 @@ type DB struct {
 	// prepared by the first LogPredictions.
 	stmtMu      sync.Mutex
 	insertStmts [len(insertSizes)]*sql.Stmt
+
+	// rejected counts the prediction records the database refused.
+	rejected atomic.Int64
 }
 
 var (
-	_ tripcast.RunStore        = (*DB)(nil)
-	_ tripcast.Registry        = (*DB)(nil)
-	_ tripcast.CheckpointStore = (*DB)(nil)
+	_ tripcast.RunStore         = (*DB)(nil)
+	_ tripcast.Registry         = (*DB)(nil)
+	_ tripcast.CheckpointStore  = (*DB)(nil)
+	_ tripcast.Leaser           = (*DB)(nil)
+	_ tripcast.PredictionReader = (*DB)(nil)
 )
 
 // dialect holds everything that differs between the engines.

@@ -150,6 +150,10 @@ var migrations = []string{
 		expires_at BIGINT NOT NULL,
 		acquired_at BIGINT NOT NULL
 	)`,
+	// 4: ride_id's JSON type: true when it was a number, so that what is
+	// read back from the log echoes it as it came (rows logged before
+	// were taken as strings).
+	`ALTER TABLE predictions ADD COLUMN ride_id_numeric BOOLEAN NOT NULL DEFAULT FALSE`,
 }
 
 // migrate applies the migrations the database lacks, in one transaction

@@ -3,9 +3,13 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"tripcast"
 )
@@ -16,12 +20,12 @@ import (
 
 // predictionCols are the inserted columns, in the order of predictionArgs.
 const predictionCols = `ride_id, model, version, pu_location_id, do_location_id, trip_distance, pickup_at,
-	prediction, received_at, predicted_at, latency_us, source`
+	prediction, received_at, predicted_at, latency_us, source, ride_id_numeric`
 
 // predictionColCount is the number of columns in predictionCols.
-const predictionColCount = 12
+const predictionColCount = 13
 
-// predictionChunk is the most rows per multi-row INSERT on SQLite (12
+// predictionChunk is the most rows per multi-row INSERT on SQLite (13
 // parameters each). A batch is written as full chunks, then chunks of 64,
 // 32, … 1 rows for the rest: one statement per size, each prepared once
 // per database (parsing SQL costs more than executing it here).
@@ -75,7 +79,8 @@ type PredictionFilter struct {
 	Until   time.Time // predicted before
 }
 
-// checkRecord returns an EINVALID error when rec cannot be logged.
+// checkRecord returns an EINVALID error when rec cannot be logged (its key
+// is incomplete).
 func checkRecord(i int, rec *tripcast.PredictionRecord) error {
 	switch {
 	case rec.RideID == "":
@@ -92,7 +97,17 @@ func checkRecord(i int, rec *tripcast.PredictionRecord) error {
 // new: a record whose (ride_id, model, version) is already in the log is
 // skipped (INSERT … ON CONFLICT DO NOTHING), so logging a redelivered batch
 // again is harmless. PostgreSQL takes the batch as array parameters in one
-// statement; SQLite as multi-row INSERTs of up to 100 rows.
+// statement; SQLite as multi-row INSERTs of up to 128 rows.
+//
+// One bad record never blocks the others: a record with an empty ride_id,
+// model or version is set aside at once; when the database refuses a
+// record's data (a data exception, SQLSTATE class 22, such as PostgreSQL's
+// 22021 for a NUL byte in a text), the batch is split in halves and each
+// half stored in its own transaction, down to the refused records. Set
+// aside means dropped from this log, counted (RejectedPredictions) and
+// logged at ERROR with the ride_id escaped (a NUL shows as \x00). They are neither new nor
+// prior (see LogPredictionsPrior), so they still reach the logs downstream
+// (the parquet log keeps any string).
 func (db *DB) LogPredictions(ctx context.Context, recs []tripcast.PredictionRecord) (inserted int, err error) {
 	return db.logPredictions(ctx, recs, nil)
 }
@@ -117,8 +132,8 @@ func (db *DB) logPredictions(ctx context.Context, recs []tripcast.PredictionReco
 		return 0, nil
 	}
 	for i := range recs {
-		if err := checkRecord(i, &recs[i]); err != nil {
-			return 0, err
+		if checkRecord(i, &recs[i]) != nil {
+			return db.logValid(ctx, recs, prior)
 		}
 	}
 	if !db.d.arrays {
@@ -126,29 +141,116 @@ func (db *DB) logPredictions(ctx context.Context, recs []tripcast.PredictionReco
 			return 0, fmt.Errorf("log %d predictions: %w", len(recs), err)
 		}
 	}
+	inserted, err = db.insertRange(ctx, recs, 0, len(recs), prior)
+	if err != nil {
+		return 0, fmt.Errorf("log %d predictions: %w", len(recs), err)
+	}
+	return inserted, nil
+}
+
+// logValid is logPredictions for a batch holding records that cannot be
+// logged (an empty ride_id, model or version): those are set aside
+// (reject), the others logged.
+func (db *DB) logValid(ctx context.Context, recs []tripcast.PredictionRecord, prior []time.Time) (int, error) {
+	var (
+		valid []tripcast.PredictionRecord
+		at    []int // at[j]: the index in recs of valid[j]
+	)
+	for i := range recs {
+		if err := checkRecord(i, &recs[i]); err != nil {
+			db.reject(&recs[i], err)
+			continue
+		}
+		valid = append(valid, recs[i])
+		at = append(at, i)
+	}
+	if prior == nil {
+		return db.logPredictions(ctx, valid, nil)
+	}
+	vp := make([]time.Time, len(valid))
+	n, err := db.logPredictions(ctx, valid, vp)
+	for j, i := range at {
+		prior[i] = vp[j]
+	}
+	return n, err
+}
+
+// insertRange stores recs[from:to] in one transaction, or, when the
+// database refuses the data of one of them, each half in its own, down to
+// single records: the refused ones are set aside (reject). A batch with one
+// bad record costs about 2·log2(n) more statements, none when all are good.
+func (db *DB) insertRange(ctx context.Context, recs []tripcast.PredictionRecord, from, to int, prior []time.Time) (int, error) {
+	n, err := db.insertTx(ctx, recs, from, to, prior)
+	if err == nil || !isDataError(err) {
+		return n, err
+	}
+	if to-from == 1 {
+		db.reject(&recs[from], err)
+		return 0, nil
+	}
+	mid := from + (to-from)/2
+	n1, err := db.insertRange(ctx, recs, from, mid, prior)
+	if err != nil {
+		return n1, err
+	}
+	n2, err := db.insertRange(ctx, recs, mid, to, prior)
+	return n1 + n2, err
+}
+
+// reject sets aside rec, which cannot be stored (err says why).
+func (db *DB) reject(rec *tripcast.PredictionRecord, err error) {
+	db.rejected.Add(1)
+	db.log.Error("prediction log: record set aside (cannot be stored); the others are",
+		"ride_id", escape(rec.RideID), "model", escape(rec.Model), "version", escape(rec.Version), "source", escape(rec.Source),
+		"predicted_at", rec.PredictedAt, "err", err, "rejected_total", db.rejected.Load())
+}
+
+// escape returns s with Go's escapes for control characters, invalid UTF-8
+// and non-ASCII (a NUL shows as \x00), for logs.
+func escape(s string) string {
+	q := strconv.QuoteToASCII(s)
+	return q[1 : len(q)-1]
+}
+
+// RejectedPredictions returns how many prediction records the database
+// refused since Open (see LogPredictions): a metric to alert on.
+func (db *DB) RejectedPredictions() int64 { return db.rejected.Load() }
+
+// isDataError reports whether err is a data exception (SQLSTATE class 22:
+// a value the column cannot hold, such as a NUL byte or invalid UTF-8 in a
+// PostgreSQL text), which retrying the same record never cures.
+func isDataError(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "22")
+}
+
+// insertTx stores recs[from:to] in one transaction (see logPredictions),
+// setting prior[from:to] when prior is not nil.
+func (db *DB) insertTx(ctx context.Context, recs []tripcast.PredictionRecord, from, to int, prior []time.Time) (inserted int, err error) {
+	if prior != nil {
+		clear(prior[from:to])
+	}
 	err = inTxOn(ctx, db.logdb, db.d, func(c conn) error {
 		inserted = 0
 		if c.d.arrays {
-			n, err := insertPredictionArrays(ctx, c, recs)
+			n, err := insertPredictionArrays(ctx, c, recs[from:to])
 			inserted = n
-			if err == nil && n < len(recs) && prior != nil {
-				err = markPrior(ctx, c, recs, 0, len(recs), prior)
+			if err == nil && n < to-from && prior != nil {
+				err = markPrior(ctx, c, recs, from, to, prior)
 			}
 			return err
 		}
-		args := make([]any, 0, min(len(recs), predictionChunk)*predictionColCount)
-		for rest := recs; len(rest) > 0; {
-			off := len(recs) - len(rest)
+		args := make([]any, 0, min(to-from, predictionChunk)*predictionColCount)
+		for off := from; off < to; {
 			i := 0
-			for insertSizes[i] > len(rest) {
+			for insertSizes[i] > to-off {
 				i++
 			}
 			k := insertSizes[i]
-			chunk := rest[:k]
-			rest = rest[k:]
+			chunk := recs[off : off+k]
 			args = args[:0]
-			for i := range chunk {
-				args = appendPredictionArgs(args, &chunk[i])
+			for j := range chunk {
+				args = appendPredictionArgs(args, &chunk[j])
 			}
 			res, err := c.tx.StmtContext(ctx, db.insertStmts[i]).ExecContext(ctx, args...)
 			if err != nil {
@@ -164,13 +266,11 @@ func (db *DB) logPredictions(ctx context.Context, recs []tripcast.PredictionReco
 					return err
 				}
 			}
+			off += k
 		}
 		return nil
 	})
-	if err != nil {
-		return 0, fmt.Errorf("log %d predictions: %w", len(recs), err)
-	}
-	return inserted, nil
+	return inserted, err
 }
 
 // markPrior sets prior[i] for the records of recs[from:to] that an INSERT
@@ -239,7 +339,7 @@ func markPrior(ctx context.Context, c conn, recs []tripcast.PredictionRecord, fr
 
 // predictionInsert returns the multi-row INSERT of n predictions.
 func predictionInsert(n int) string {
-	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	var b strings.Builder
 	b.Grow(64 + len(predictionCols) + n*(len(row)+2) + 48)
 	b.WriteString("INSERT INTO predictions (")
@@ -267,7 +367,7 @@ func pickupMicros(t time.Time) any {
 func appendPredictionArgs(args []any, rec *tripcast.PredictionRecord) []any {
 	return append(args, rec.RideID, rec.Model, rec.Version, rec.PULocationID, rec.DOLocationID, rec.TripDistance,
 		pickupMicros(rec.PickupTime), rec.Prediction, micros(rec.ReceivedAt), micros(rec.PredictedAt),
-		rec.Latency.Microseconds(), rec.Source)
+		rec.Latency.Microseconds(), rec.Source, rec.RideIDNumeric)
 }
 
 // insertPredictionArrays inserts recs on PostgreSQL with one statement
@@ -280,11 +380,11 @@ func insertPredictionArrays(ctx context.Context, c conn, recs []tripcast.Predict
 		dist, pred          = make([]float64, n), make([]float64, n)
 		pickup, recv, at    = make([]int64, n), make([]int64, n), make([]int64, n)
 		lat                 = make([]int64, n)
-		hasPickup           = make([]bool, n)
+		hasPickup, numeric  = make([]bool, n), make([]bool, n)
 	)
 	for i := range recs {
 		r := &recs[i]
-		ride[i], mdl[i], ver[i], src[i] = r.RideID, r.Model, r.Version, r.Source
+		ride[i], mdl[i], ver[i], src[i], numeric[i] = r.RideID, r.Model, r.Version, r.Source, r.RideIDNumeric
 		pu[i], do[i] = int32(r.PULocationID), int32(r.DOLocationID)
 		dist[i], pred[i] = r.TripDistance, r.Prediction
 		if !r.PickupTime.IsZero() {
@@ -293,12 +393,12 @@ func insertPredictionArrays(ctx context.Context, c conn, recs []tripcast.Predict
 		recv[i], at[i], lat[i] = micros(r.ReceivedAt), micros(r.PredictedAt), r.Latency.Microseconds()
 	}
 	res, err := c.exec(ctx, `INSERT INTO predictions (`+predictionCols+`)
-		SELECT r, m, v, pu, dl, td, CASE WHEN hp THEN pk END, p, ra, pa, l, s
+		SELECT r, m, v, pu, dl, td, CASE WHEN hp THEN pk END, p, ra, pa, l, s, n
 		FROM unnest(?::text[], ?::text[], ?::text[], ?::int[], ?::int[], ?::float8[], ?::bool[], ?::bigint[],
-			?::float8[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[])
-			AS u(r, m, v, pu, dl, td, hp, pk, p, ra, pa, l, s)
+			?::float8[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::bool[])
+			AS u(r, m, v, pu, dl, td, hp, pk, p, ra, pa, l, s, n)
 		ON CONFLICT (ride_id, model, version) DO NOTHING`,
-		ride, mdl, ver, pu, do, dist, hasPickup, pickup, pred, recv, at, lat, src)
+		ride, mdl, ver, pu, do, dist, hasPickup, pickup, pred, recv, at, lat, src, numeric)
 	if err != nil {
 		return 0, err
 	}
@@ -318,7 +418,7 @@ func scanPrediction(rows *sql.Rows) (StoredPrediction, error) {
 	)
 	r := &p.PredictionRecord
 	if err := rows.Scan(&p.ID, &r.RideID, &r.Model, &r.Version, &r.PULocationID, &r.DOLocationID, &r.TripDistance,
-		&pickup, &r.Prediction, &recv, &at, &latency, &r.Source); err != nil {
+		&pickup, &r.Prediction, &recv, &at, &latency, &r.Source, &r.RideIDNumeric); err != nil {
 		return p, err
 	}
 	if pickup.Valid {

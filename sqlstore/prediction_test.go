@@ -211,9 +211,29 @@ func TestPredictionLog(t *testing.T) {
 			}
 		})
 		t.Run("ErrInvalid", func(t *testing.T) {
-			bad := predRecord(1, "", at)
-			if _, err := db.LogPredictions(ctx, []tripcast.PredictionRecord{bad}); tripcast.ErrorCode(err) != tripcast.EINVALID || tripcast.ErrorField(err) != "version" {
-				t.Errorf("got %v, want %s on field version", err, tripcast.EINVALID)
+			// Records without a version or a ride_id are set aside; the
+			// others of the batch are stored, and told new or prior.
+			recs := []tripcast.PredictionRecord{predRecord(50000, "1", at), predRecord(50001, "", at), predRecord(50002, "1", at),
+				predRecord(0, "1", at.Add(time.Hour)), predRecord(50003, "1", at)}
+			recs[2].RideID = ""
+			rejected := db.RejectedPredictions()
+			prior := make([]time.Time, len(recs))
+			n, err := db.LogPredictionsPrior(ctx, recs, prior)
+			if err != nil || n != 2 {
+				t.Fatalf("got %d, %v, want 2 inserted", n, err)
+			}
+			if got := db.RejectedPredictions() - rejected; got != 2 {
+				t.Errorf("got %d rejected, want 2", got)
+			}
+			for i, p := range prior {
+				if want := i == 3; p.IsZero() == want {
+					t.Errorf("record %d: got prior %v, want prior: %v", i, p, want)
+				}
+			}
+			for _, i := range []int{0, 4} {
+				if got, _ := db.GetPredictions(ctx, recs[i].RideID); len(got) != 1 {
+					t.Errorf("ride %s: got %v, want it stored", recs[i].RideID, got)
+				}
 			}
 			if _, err := db.ReadPredictionsAfter(ctx, 0, 0); tripcast.ErrorCode(err) != tripcast.EINVALID {
 				t.Errorf("limit 0: got %v, want %s", err, tripcast.EINVALID)

@@ -36,6 +36,8 @@ type serving struct {
 	// sql and parquet are the two logs, for the stream consumer.
 	sql     tripcast.PredictionLog
 	parquet *predlog.Writer
+	// sinks are the opt-in logs of prediction_sinks, buffered.
+	sinks []tripcast.PredictionLog
 	// checks are more readiness checks /readyz reports (a stream
 	// consumer's health, for instance): append before httpServer.
 	checks []httpapi.Check
@@ -46,9 +48,9 @@ type serving struct {
 // before each acknowledgement with parquetSync, at one file per batch).
 func (s *serving) streamLog(parquetSync bool) tripcast.PredictionLog {
 	if parquetSync {
-		return predlog.Multi(s.sql, s.parquet)
+		return predlog.Multi(append([]tripcast.PredictionLog{s.sql, s.parquet}, s.sinks...)...)
 	}
-	return consume.Tee(s.sql, s.parquet)
+	return consume.Tee(s.sql, append([]tripcast.PredictionLog{s.parquet}, s.sinks...)...)
 }
 
 // serving builds the shared serving core (once per process).
@@ -81,12 +83,19 @@ func (a *app) serving(ctx context.Context) (*serving, error) {
 	sw := predlog.Buffered(db.PredictionLog(), predlog.Options{Logger: a.log, FlushInterval: time.Second})
 	a.onClose(pw.Close) // closers run in reverse: these before the stores'
 	a.onClose(sw.Close)
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tripcast_prediction_log_rejected_total",
+		Help: "Prediction records the metadata database refused (such as a NUL in a PostgreSQL text), set aside from the SQL log."},
+		func() float64 { return float64(db.RejectedPredictions()) }))
+	sinks, err := a.predictionSinks(store)
+	if err != nil {
+		return nil, err
+	}
 	s := &serving{
 		reg: reg, metrics: m,
 		pred:   serve.New(serve.Options{Logger: a.log, Metrics: m}),
 		source: model.NewRegistrySource(tr, a.cfg.ModelName),
-		plog:   predlog.Multi(sw, pw),
-		sql:    db.PredictionLog(), parquet: pw,
+		plog:   predlog.Multi(append([]tripcast.PredictionLog{sw, pw}, sinks...)...),
+		sql:    db.PredictionLog(), parquet: pw, sinks: sinks,
 	}
 	a.srv = s
 	return s, nil

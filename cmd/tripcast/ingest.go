@@ -74,8 +74,8 @@ unknown zones (outside 1..265), null, negative or absurd (> 100 miles) distances
 					return err
 				}
 			}
-			if in.failed > 0 {
-				return fmt.Errorf("%d of %d files failed", in.failed, in.total)
+			if len(in.errs) > 0 {
+				return fmt.Errorf("%d of %d files failed", len(in.errs), in.total)
 			}
 			return nil
 		},
@@ -106,7 +106,8 @@ type ingester struct {
 	store         tripcast.BlobStore
 	rule          tlc.Rule
 	json          bool
-	total, failed int
+	total int
+	errs  []error // the failures, in order
 }
 
 // file ingests one local file, prints its result and returns the dataset
@@ -120,7 +121,7 @@ func (in *ingester) file(ctx context.Context, path string, opt dataset.IngestOpt
 	}
 	d, err := dataset.Ingest(ctx, in.store, path, opt)
 	if err != nil {
-		in.failed++
+		in.errs = append(in.errs, err)
 		in.a.log.Error("ingest failed", "file", name, "err", err)
 		if in.json {
 			in.print(ingestResult{Report: tlc.Report{File: name}, Error: err.Error()})
@@ -175,7 +176,7 @@ func (in *ingester) download(ctx context.Context, color string, months []string,
 				return nil, err
 			}
 			in.total++
-			in.failed++
+			in.errs = append(in.errs, err)
 			in.a.log.Error("download failed", "url", u, "err", err)
 			if in.json {
 				in.print(ingestResult{Report: tlc.Report{File: u, Color: color, Month: month}, Error: err.Error()})

@@ -172,8 +172,8 @@ func (a *app) bootstrap(ctx context.Context, from, months []string, color, baseU
 		}
 		data = append(data, ds...)
 	}
-	if in.failed > 0 {
-		return fmt.Errorf("bootstrap: %d of %d months failed to ingest (see the log above)", in.failed, in.total)
+	if len(in.errs) > 0 {
+		return fmt.Errorf("bootstrap: %w", errors.Join(in.errs...))
 	}
 	out, err := train.Bootstrap(ctx, tr, train.BootstrapOptions{
 		Data: data, ModelName: a.cfg.ModelName, Params: params, Actor: actor(),

@@ -1,8 +1,10 @@
 // Command gen rebuilds the TLC sample built into tripcast (internal/sample)
 // from the real TLC files: for each file named on the command line it reads
-// <src>/<file>, keeps the columns tripcast reads (nulls stay null) and every
-// row, and writes them as zstd parquet to <out>/<file>. The output depends
-// only on the input files: run it twice, get the same bytes.
+// <src>/<file>, keeps the columns tripcast reads (nulls stay null) of every
+// -every'th row, adds each kept row's number in the TLC file as tlc.RowColumn
+// (so ride ids stay the course's), and writes them as zstd parquet to
+// <out>/<file>. The output depends only on the input files and flags: run it
+// twice, get the same bytes.
 //
 //	go generate ./internal/sample
 //	go run ./internal/sample/gen -src ../shared/data/tlc -out internal/sample green_tripdata_2021-01.parquet ...
@@ -35,15 +37,20 @@ type row struct {
 	TripDistance   *float64 `parquet:"trip_distance,optional"`
 	FareAmount     *float64 `parquet:"fare_amount,optional"`
 	TotalAmount    *float64 `parquet:"total_amount,optional"`
+	TLCRow         int32    `parquet:"tlc_row,delta"`
 }
 
 func main() {
 	src := flag.String("src", filepath.Join("..", "..", "..", "shared", "data", "tlc"), "folder of the real TLC files")
 	out := flag.String("out", ".", "folder to write the sample files into")
+	every := flag.Int("every", 1, "keep rows 0, N, 2N, ... of each file")
 	flag.Parse()
+	if *every < 1 {
+		log.Fatalf("-every %d: want 1 or more", *every)
+	}
 	total := 0
 	for _, name := range flag.Args() {
-		n, err := convert(filepath.Join(*src, name), filepath.Join(*out, name))
+		n, err := convert(filepath.Join(*src, name), filepath.Join(*out, name), *every)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -55,7 +62,7 @@ func main() {
 
 // convert writes the sample file of the TLC file src to dst and returns its
 // size.
-func convert(src, dst string) (int, error) {
+func convert(src, dst string, every int) (int, error) {
 	data, err := os.ReadFile(src)
 	if err != nil {
 		return 0, err
@@ -67,7 +74,7 @@ func convert(src, dst string) (int, error) {
 	if raw.Color != "green" {
 		return 0, fmt.Errorf("%s: a %s file, want green (the sample's columns are lpep_)", src, raw.Color)
 	}
-	rows := rowsOf(raw.Trips)
+	rows := rowsOf(raw.Trips, every)
 	var buf bytes.Buffer
 	w := parquet.NewGenericWriter[row](&buf,
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedBestCompression}),
@@ -84,11 +91,12 @@ func convert(src, dst string) (int, error) {
 	return buf.Len(), nil
 }
 
-// rowsOf turns tlc's nulls (NullTime, zone 0, NaN) back into parquet nulls.
-func rowsOf(t *tripcast.Trips) []row {
-	rows := make([]row, t.Len())
-	for i := range rows {
-		rows[i] = row{
+// rowsOf returns every every'th trip of t as a row, tlc's nulls (NullTime,
+// zone 0, NaN) back as parquet nulls.
+func rowsOf(t *tripcast.Trips, every int) []row {
+	var rows []row
+	for i := 0; i < t.Len(); i += every {
+		rows = append(rows, row{
 			Pickup:         nullIf(t.Pickup[i], tlc.NullTime),
 			Dropoff:        nullIf(t.Dropoff[i], tlc.NullTime),
 			PULocationID:   nullIf(t.PULocationID[i], 0),
@@ -97,7 +105,8 @@ func rowsOf(t *tripcast.Trips) []row {
 			TripDistance:   nullIfNaN(t.TripDistance[i]),
 			FareAmount:     nullIfNaN(t.FareAmount[i]),
 			TotalAmount:    nullIfNaN(t.TotalAmount[i]),
-		}
+			TLCRow:         int32(i),
+		})
 	}
 	return rows
 }

@@ -102,10 +102,10 @@ type ingestResult struct {
 }
 
 type ingester struct {
-	a             *app
-	store         tripcast.BlobStore
-	rule          tlc.Rule
-	json          bool
+	a     *app
+	store tripcast.BlobStore
+	rule  tlc.Rule
+	json  bool
 	total int
 	errs  []error // the failures, in order
 }

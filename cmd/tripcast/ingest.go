@@ -213,8 +213,8 @@ func (in *ingester) sample(ctx context.Context) ([]*dataset.Data, error) {
 		return nil, err
 	}
 	var out []*dataset.Data
-	for i, f := range files {
-		opt := dataset.IngestOptions{Name: "built-in sample " + filepath.Base(f), Rule: in.rule, Month: sample.Months[i]}
+	for _, f := range files {
+		opt := dataset.IngestOptions{Name: "built-in sample " + filepath.Base(f), Rule: in.rule}
 		if d := in.file(ctx, f, opt); d != nil {
 			out = append(out, d)
 		}

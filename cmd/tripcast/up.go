@@ -40,10 +40,11 @@ SQLite, a local folder, NATS JetStream inside the process):
 
 With an empty registry it bootstraps first: it ingests the TLC files given by
 --from or downloads the months given by --month (as tripcast ingest does), or,
-with neither, the sample of real TLC data built into the binary (green
-2021-01 and 2021-02: no network needed); the first month trains, the second
-validates (with one, a 10 % holdout validates). It trains gradient-boosted
-trees, registers the model and makes it champion. Then it serves.`,
+with neither, the sample of real TLC data built into the binary (every second
+row of green 2021-01 and 2021-02: no network needed). The first month trains,
+the second validates (with one, a 10 % holdout validates). It trains
+gradient-boosted trees, registers the model and makes it champion. Then it
+serves.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithCancel(cmd.Context())
@@ -151,8 +152,8 @@ func (a *app) bootstrap(ctx context.Context, from, months []string, color, baseU
 	in := &ingester{a: a, store: store, rule: rule}
 	var data []*dataset.Data
 	if len(files) == 0 && len(months) == 0 {
-		a.log.Info("the registry is empty and neither --from nor --month is given: bootstrapping from the built-in sample (real TLC data, "+
-			sample.Color+" "+strings.Join(sample.Months, " and ")+", shipped in the binary); give --from or --month to train on other months",
+		a.log.Info("the registry is empty and neither --from nor --month is given: bootstrapping from the built-in sample (real TLC data shipped in the binary: every second row of "+
+			sample.Color+" "+strings.Join(sample.Months, " and ")+"); give --from or --month to train on whole months",
 			"color", sample.Color, "months", sample.Months)
 		if data, err = in.sample(ctx); err != nil {
 			return fmt.Errorf("bootstrap: %w", err)

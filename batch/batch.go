@@ -36,8 +36,9 @@ type Options struct {
 	// the course. Required.
 	Month string
 	// Rows holds, for each trip, its row number in the TLC file it came
-	// from (see LoadFile), so ride ids match the course's (pandas keeps the
-	// file's index through the filter). nil: the trip's position in trips.
+	// from (see OptionsFor), so ride ids match the course's (pandas keeps
+	// the file's index through the filter). nil: the trip's position in
+	// trips.
 	Rows []int
 	// Color is "green" (the default: lpep_pickup_datetime) or "yellow"
 	// (tpep_pickup_datetime): it names the pickup time column.

@@ -3,10 +3,10 @@ package batch_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -105,10 +105,11 @@ func readBack(t *testing.T, data []byte) ([]batch.Row, *parquet.File) {
 func TestScore(t *testing.T) {
 	ctx := context.Background()
 	path := testfiles.Green(t, "2021-01")
-	in, err := batch.LoadFile(path, tlc.RuleCourse)
+	in, err := dataset.Resolve(ctx, nil, path, tlc.RuleCourse)
 	if err != nil {
 		t.Fatal(err)
 	}
+	opt := batch.OptionsFor(in)
 	m := mustLoadModel(t)
 
 	t.Run("OK", func(t *testing.T) {
@@ -120,12 +121,12 @@ func TestScore(t *testing.T) {
 		if got := in.Trips.Len(); got != rep.RowsKept || got != want.Len() {
 			t.Fatalf("got %d trips, want %d (tlc kept %d)", got, want.Len(), rep.RowsKept)
 		}
-		if in.Month != "2021-01" || in.Color != "green" {
-			t.Fatalf("got month %q color %q, want 2021-01 green", in.Month, in.Color)
+		if opt.Month != "2021-01" || opt.Color != "green" {
+			t.Fatalf("got month %q color %q, want 2021-01 green", opt.Month, opt.Color)
 		}
 
 		out := filepath.Join(t.TempDir(), "predictions.parquet")
-		sum, err := batch.WriteFile(ctx, out, m, in.Trips, in.Options())
+		sum, err := batch.WriteFile(ctx, out, m, in.Trips, batch.OptionsFor(in))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +195,7 @@ func TestScore(t *testing.T) {
 	})
 
 	t.Run("OKYellowAndVersion", func(t *testing.T) {
-		opt := in.Options()
+		opt := batch.OptionsFor(in)
 		opt.Color, opt.Version, opt.Rows = "yellow", "v-override", nil
 		var buf bytes.Buffer
 		if _, err := batch.Score(ctx, m, in.Trips, &buf, opt); err != nil {
@@ -219,7 +220,7 @@ func TestScore(t *testing.T) {
 		if out.Key != "predictions/2021-01.parquet" {
 			t.Fatalf("got output %+v, want key predictions/2021-01.parquet", out)
 		}
-		sum, uri, err := batch.Write(ctx, out, store, m, in.Trips, in.Options())
+		sum, uri, err := batch.Write(ctx, out, store, m, in.Trips, batch.OptionsFor(in))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,7 +243,7 @@ func TestScore(t *testing.T) {
 	t.Run("ErrNaN", func(t *testing.T) {
 		dir := t.TempDir()
 		out := filepath.Join(dir, "p.parquet")
-		_, err := batch.WriteFile(ctx, out, nanModel{at: 100}, in.Trips, in.Options())
+		_, err := batch.WriteFile(ctx, out, nanModel{at: 100}, in.Trips, batch.OptionsFor(in))
 		if code := tripcast.ErrorCode(err); code != tripcast.EINTERNAL {
 			t.Fatalf("got error %v (%s), want EINTERNAL", err, code)
 		}
@@ -250,7 +251,7 @@ func TestScore(t *testing.T) {
 	})
 
 	t.Run("ErrMonth", func(t *testing.T) {
-		opt := in.Options()
+		opt := batch.OptionsFor(in)
 		opt.Month = "2021-13"
 		_, err := batch.Score(ctx, m, in.Trips, &bytes.Buffer{}, opt)
 		if f := tripcast.ErrorField(err); f != "month" {
@@ -259,7 +260,7 @@ func TestScore(t *testing.T) {
 	})
 
 	t.Run("ErrRows", func(t *testing.T) {
-		opt := in.Options()
+		opt := batch.OptionsFor(in)
 		opt.Rows = opt.Rows[:10]
 		_, err := batch.Score(ctx, m, in.Trips, &bytes.Buffer{}, opt)
 		if f := tripcast.ErrorField(err); f != "rows" {
@@ -270,7 +271,7 @@ func TestScore(t *testing.T) {
 	t.Run("ErrNoDurations", func(t *testing.T) {
 		tr := *in.Trips
 		tr.Duration = nil
-		_, err := batch.Score(ctx, m, &tr, &bytes.Buffer{}, in.Options())
+		_, err := batch.Score(ctx, m, &tr, &bytes.Buffer{}, batch.OptionsFor(in))
 		if f := tripcast.ErrorField(err); f != "trips" {
 			t.Fatalf("got error %v on field %q, want field trips", err, f)
 		}
@@ -279,55 +280,9 @@ func TestScore(t *testing.T) {
 	t.Run("ErrCanceled", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		_, err := batch.Score(cctx, m, in.Trips, &bytes.Buffer{}, in.Options())
+		_, err := batch.Score(cctx, m, in.Trips, &bytes.Buffer{}, batch.OptionsFor(in))
 		if err != context.Canceled {
 			t.Fatalf("got error %v, want context.Canceled", err)
-		}
-	})
-}
-
-// TestLoadFileDefaultRule checks the row numbers under the stricter rule,
-// which drops rows for many reasons.
-func TestLoadFileDefaultRule(t *testing.T) {
-	path := testfiles.Green(t, "2021-02")
-	in, err := batch.LoadFile(path, tlc.RuleDefault)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _, err := tlc.LoadFile(path, tlc.RuleDefault)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := mustRead(t, path)
-	raw, err := tlc.Read(bytes.NewReader(data), int64(len(data)), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if in.Trips.Len() != want.Len() || len(in.Rows) != want.Len() {
-		t.Fatalf("got %d trips and %d rows, want %d", in.Trips.Len(), len(in.Rows), want.Len())
-	}
-	for i, k := range in.Rows {
-		if i > 0 && k <= in.Rows[i-1] {
-			t.Fatalf("row %d: got file row %d after %d, want increasing", i, k, in.Rows[i-1])
-		}
-		if raw.Trips.Pickup[k] != want.Pickup[i] || raw.Trips.FareAmount[k] != want.FareAmount[i] && !math.IsNaN(want.FareAmount[i]) {
-			t.Fatalf("trip %d: file row %d differs from the cleaned trip", i, k)
-		}
-	}
-
-	t.Run("ErrNotSubsequence", func(t *testing.T) {
-		shuffled := *want
-		shuffled.Pickup = append([]int64(nil), want.Pickup...)
-		shuffled.Pickup[0], shuffled.Pickup[1] = shuffled.Pickup[1]+1, shuffled.Pickup[0]
-		if _, err := batch.RowNumbers(raw.Trips, &shuffled); tripcast.ErrorCode(err) != tripcast.EINTERNAL {
-			t.Fatalf("got error %v, want EINTERNAL", err)
-		}
-	})
-
-	t.Run("ErrNoFile", func(t *testing.T) {
-		_, err := batch.LoadFile(filepath.Join(t.TempDir(), "green_tripdata_2021-01.parquet"), tlc.RuleCourse)
-		if code := tripcast.ErrorCode(err); code != tripcast.ENOTFOUND {
-			t.Fatalf("got error %v (%s), want ENOTFOUND", err, code)
 		}
 	})
 }
@@ -456,11 +411,11 @@ func benchScoreMonth(b *testing.B, path string, m batch.Model) {
 	b.ReportAllocs()
 	rows := 0
 	for b.Loop() {
-		in, err := batch.LoadFile(path, tlc.RuleCourse)
+		in, err := dataset.Resolve(ctx, nil, path, tlc.RuleCourse)
 		if err != nil {
 			b.Fatal(err)
 		}
-		sum, err := batch.WriteFile(ctx, out, m, in.Trips, in.Options())
+		sum, err := batch.WriteFile(ctx, out, m, in.Trips, batch.OptionsFor(in))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -473,11 +428,11 @@ func benchScoreMonth(b *testing.B, path string, m batch.Model) {
 // BenchmarkWriteParquet is the output step alone.
 func BenchmarkWriteParquet(b *testing.B) {
 	ctx := context.Background()
-	in, err := batch.LoadFile(testfiles.Green(b, "2021-01"), tlc.RuleCourse)
+	in, err := dataset.Resolve(ctx, nil, testfiles.Green(b, "2021-01"), tlc.RuleCourse)
 	if err != nil {
 		b.Fatal(err)
 	}
-	rows, _, err := batch.Predict(ctx, mustLoadModel(b), in.Trips, in.Options())
+	rows, _, err := batch.Predict(ctx, mustLoadModel(b), in.Trips, batch.OptionsFor(in))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -520,17 +475,25 @@ func trainArtifact(b *testing.B, trips *tripcast.Trips) *model.Artifact {
 // tripcast (features spec + gbdt), the kind tripcast batch loads.
 func BenchmarkScoreMonthArtifact(b *testing.B) {
 	path := testfiles.Green(b, "2021-01")
-	in, err := batch.LoadFile(path, tlc.RuleCourse)
+	in, err := dataset.Resolve(context.Background(), nil, path, tlc.RuleCourse)
 	if err != nil {
 		b.Fatal(err)
 	}
 	benchScoreMonth(b, path, trainArtifact(b, in.Trips))
 }
 
-func TestResolve(t *testing.T) {
+// TestScoreDataset scores a month stored by ingest: its ride ids are the
+// ones scoring the TLC file gives (the row numbers stored with the dataset),
+// and a dataset stored without row numbers numbers its rides by position.
+func TestScoreDataset(t *testing.T) {
 	ctx := context.Background()
 	path := testfiles.Green(t, "2021-01")
-	want, err := batch.LoadFile(path, tlc.RuleCourse)
+	m := mustLoadModel(t)
+	fromFile, err := dataset.Resolve(ctx, nil, path, tlc.RuleCourse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := batch.Predict(ctx, m, fromFile.Trips, batch.OptionsFor(fromFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -538,43 +501,42 @@ func TestResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := dataset.Ingest(ctx, store, path, dataset.IngestOptions{Rule: tlc.RuleCourse}); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := dataset.Resolve(ctx, store, "2021-01", tlc.RuleDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
 
-	t.Run("OKFile", func(t *testing.T) {
-		in, err := batch.Resolve(ctx, store, path, tlc.RuleCourse)
+	t.Run("OK", func(t *testing.T) {
+		got, _, err := batch.Predict(ctx, m, stored.Trips, batch.OptionsFor(stored))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(in.Rows, want.Rows) || in.Month != "2021-01" {
-			t.Fatalf("got %d rows of %s, want %d of 2021-01", len(in.Rows), in.Month, len(want.Rows))
+		if len(got) != len(want) {
+			t.Fatalf("got %d rows, want %d", len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("row %d: got %+v, want %+v (as scored from the file)", i, got[i], want[i])
+			}
+		}
+		// The course keeps the file's index: a dropped row leaves a gap.
+		if last := want[len(want)-1].RideID; last == fmt.Sprintf("2021/01_%d", len(want)-1) {
+			t.Fatalf("got last ride id %s, want the file's row number", last)
 		}
 	})
 
-	t.Run("OKStoredDataset", func(t *testing.T) {
-		if _, err := dataset.Ingest(ctx, store, path, dataset.IngestOptions{Rule: tlc.RuleCourse}); err != nil {
-			t.Fatal(err)
-		}
-		in, err := batch.Resolve(ctx, store, "2021-01", tlc.RuleDefault)
+	t.Run("OK/NoRows", func(t *testing.T) {
+		opt := batch.OptionsFor(stored)
+		opt.Rows = nil // as for a dataset stored in format 1
+		got, _, err := batch.Predict(ctx, m, stored.Trips, opt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The stored course dataset, with the raw file's row numbers.
-		if in.Trips.Len() != want.Trips.Len() || !slices.Equal(in.Rows, want.Rows) || in.Month != "2021-01" || in.Color != "green" {
-			t.Fatalf("got %d trips, %d rows, month %q color %q; want %d trips with the file's rows, 2021-01 green",
-				in.Trips.Len(), len(in.Rows), in.Month, in.Color, want.Trips.Len())
-		}
-	})
-
-	t.Run("ErrNotFound", func(t *testing.T) {
-		_, err := batch.Resolve(ctx, store, "2020-05", tlc.RuleCourse)
-		if code := tripcast.ErrorCode(err); code != tripcast.ENOTFOUND {
-			t.Fatalf("got error %v (%s), want ENOTFOUND", err, code)
-		}
-	})
-
-	t.Run("ErrNoStore", func(t *testing.T) {
-		_, err := batch.Resolve(ctx, nil, "2021-01", tlc.RuleCourse)
-		if f := tripcast.ErrorField(err); f != "input" {
-			t.Fatalf("got error %v on field %q, want field input", err, f)
+		if got[10].RideID != "2021/01_10" {
+			t.Fatalf("got ride id %s, want 2021/01_10 (the position)", got[10].RideID)
 		}
 	})
 }

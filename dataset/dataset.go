@@ -12,8 +12,9 @@
 // the manifest last, and Load checks the parquet's sha256 against the
 // manifest, so a half-written or replaced dataset is never read silently.
 // The cleaned parquet keeps the TLC's column names (lpep_/tpep_ times,
-// PULocationID, ...) plus a "duration" column (minutes), so it is also a
-// valid input for tlc and for pandas.
+// PULocationID, ...) plus a "duration" column (minutes) and a "tlc_row"
+// column (each trip's 0-based row number in the TLC file, tlc.RowColumn), so
+// it is also a valid input for tlc and for pandas.
 package dataset
 
 import (
@@ -48,8 +49,9 @@ const (
 )
 
 // FormatVersion is the version of the dataset parquet layout, recorded in
-// every manifest.
-const FormatVersion = 1
+// every manifest. Format 2 added the tlc_row column; a format 1 dataset
+// still loads, without row numbers (Data.Rows nil).
+const FormatVersion = 2
 
 // RawKey returns the blob key of a month's raw TLC file.
 func RawKey(color, month string) string { return "raw/" + color + "/" + month + ".parquet" }
@@ -79,17 +81,40 @@ type Manifest struct {
 // Ref returns the dataset's short reference, "<color>/<month>/<rule>".
 func (m Manifest) Ref() string { return m.Color + "/" + m.Month + "/" + m.Rule }
 
+// Data is a cleaned month ready to train on or score.
+type Data struct {
+	Trips *tripcast.Trips
+	// Rows[i] is trip i's 0-based row number in the TLC file it was cleaned
+	// from (the course's ride ids are "YYYY/MM_<row>"). nil for a dataset
+	// stored in format 1, which did not record them.
+	Rows []int
+	// Manifest describes the stored dataset. For a local file (see
+	// Resolve) it describes the file: Key is "", URI is the file's
+	// file:// URI and SourceSHA256 its sha256.
+	Manifest Manifest
+}
+
+// SHA256 returns the hex sha256 that identifies the data: the dataset
+// parquet's, or the local file's.
+func (d *Data) SHA256() string {
+	if d.Manifest.SHA256 != "" {
+		return d.Manifest.SHA256
+	}
+	return d.Manifest.SourceSHA256
+}
+
 // SaveOptions are Save's optional inputs.
 type SaveOptions struct {
 	Source tripcast.BlobInfo // the stored raw file (Key, SHA256), if any
 	Now    time.Time         // creation time; zero: time.Now()
 }
 
-// Save writes trips, cleaned as rep says, as the dataset
-// datasets/<color>/<month>/<rule>/: the parquet first, then the manifest. On
-// error nothing new is left behind (a dataset that existed before is
-// replaced only when the new manifest is written).
-func Save(ctx context.Context, store tripcast.BlobStore, trips *tripcast.Trips, rep tlc.Report, opt SaveOptions) (Manifest, error) {
+// Save writes trips, cleaned as rep says, with rows[i] trip i's row number
+// in the TLC file, as the dataset datasets/<color>/<month>/<rule>/: the
+// parquet first, then the manifest. On error nothing new is left behind (a
+// dataset that existed before is replaced only when the new manifest is
+// written).
+func Save(ctx context.Context, store tripcast.BlobStore, trips *tripcast.Trips, rows []int, rep tlc.Report, opt SaveOptions) (Manifest, error) {
 	if rep.Color == "" || rep.Month == "" || rep.Rule == "" {
 		return Manifest{}, tripcast.Errorf(tripcast.EINVALID, "save dataset %s: the report must name the color, month and rule (got %q, %q, %q)", rep.File, rep.Color, rep.Month, rep.Rule)
 	}
@@ -97,7 +122,7 @@ func Save(ctx context.Context, store tripcast.BlobStore, trips *tripcast.Trips, 
 		return Manifest{}, tripcast.Errorf(tripcast.EINVALID, "save dataset %s: no trips", rep.File)
 	}
 	var buf bytes.Buffer
-	if err := WriteParquet(&buf, trips, rep.Color); err != nil {
+	if err := WriteParquet(&buf, trips, rows, rep.Color); err != nil {
 		return Manifest{}, fmt.Errorf("save dataset %s: %w", rep.File, err)
 	}
 	sum := sha256.Sum256(buf.Bytes())
@@ -153,6 +178,7 @@ type row struct {
 	FareAmount     float64 `parquet:"fare_amount"`
 	TotalAmount    float64 `parquet:"total_amount"`
 	Duration       float64 `parquet:"duration"`
+	TLCRow         int32   `parquet:"tlc_row"`
 }
 
 type yellowRow struct {
@@ -165,20 +191,28 @@ type yellowRow struct {
 	FareAmount     float64 `parquet:"fare_amount"`
 	TotalAmount    float64 `parquet:"total_amount"`
 	Duration       float64 `parquet:"duration"`
+	TLCRow         int32   `parquet:"tlc_row"`
 }
 
 // WriteParquet writes trips as a dataset parquet file (snappy: it decodes
 // faster than zstd or gzip and training reads datasets often; one row group)
-// with the color's TLC column names.
-func WriteParquet(w io.Writer, trips *tripcast.Trips, color string) error {
+// with the color's TLC column names; tlcRows[i] (trip i's row number in the
+// TLC file) goes to the tlc_row column.
+func WriteParquet(w io.Writer, trips *tripcast.Trips, tlcRows []int, color string) error {
+	if len(tlcRows) != trips.Len() {
+		return tripcast.FieldError("rows", "has %d row numbers for %d trips", len(tlcRows), trips.Len())
+	}
 	rows := make([]row, trips.Len())
 	for i := range rows {
 		d := math.NaN()
 		if trips.Duration != nil {
 			d = trips.Duration[i]
 		}
+		if tlcRows[i] < 0 || tlcRows[i] > math.MaxInt32 {
+			return tripcast.FieldError("rows", "row number %d of trip %d is out of range", tlcRows[i], i)
+		}
 		rows[i] = row{trips.Pickup[i], trips.Dropoff[i], trips.PULocationID[i], trips.DOLocationID[i],
-			trips.TripDistance[i], trips.PassengerCount[i], trips.FareAmount[i], trips.TotalAmount[i], d}
+			trips.TripDistance[i], trips.PassengerCount[i], trips.FareAmount[i], trips.TotalAmount[i], d, int32(tlcRows[i])}
 	}
 	switch color {
 	case "green":
@@ -209,19 +243,15 @@ func writeRows[T any](w io.Writer, rows []T) error {
 // by "/<rule>" (without a rule: default if stored, else course), a blob key
 // of the dataset's folder, manifest or parquet, or the URI of one of them in
 // store. ENOTFOUND when there is no such dataset.
-func Load(ctx context.Context, store tripcast.BlobStore, ref string) (*tripcast.Trips, Manifest, error) {
+func Load(ctx context.Context, store tripcast.BlobStore, ref string) (*Data, error) {
 	m, err := Find(ctx, store, ref)
 	if err != nil {
-		return nil, Manifest{}, err
+		return nil, err
 	}
-	trips, err := read(ctx, store, m)
-	if err != nil {
-		return nil, Manifest{}, err
-	}
-	return trips, m, nil
+	return read(ctx, store, m)
 }
 
-func read(ctx context.Context, store tripcast.BlobStore, m Manifest) (*tripcast.Trips, error) {
+func read(ctx context.Context, store tripcast.BlobStore, m Manifest) (*Data, error) {
 	rc, err := store.Open(ctx, m.Key)
 	if err != nil {
 		return nil, fmt.Errorf("load dataset %s: %w", m.Ref(), err)
@@ -249,7 +279,19 @@ func read(ctx context.Context, store tripcast.BlobStore, m Manifest) (*tripcast.
 	for i := range t.Duration {
 		t.Duration[i] = float64(t.Dropoff[i]-t.Pickup[i]) / 60e6
 	}
-	return t, nil
+	d := &Data{Trips: t, Manifest: m}
+	if raw.Rows != nil {
+		d.Rows = widen(raw.Rows)
+	}
+	return d, nil
+}
+
+func widen(rows []int32) []int {
+	out := make([]int, len(rows))
+	for i, r := range rows {
+		out[i] = int(r)
+	}
+	return out
 }
 
 // Find resolves ref (see Load) to a stored dataset's manifest.
@@ -328,8 +370,8 @@ func readManifest(ctx context.Context, store tripcast.BlobStore, key string) (Ma
 	if err := json.NewDecoder(rc).Decode(&m); err != nil {
 		return Manifest{}, tripcast.Errorf(tripcast.EINVALID, "dataset manifest %s is unreadable: %v", store.URI(key), err)
 	}
-	if m.Format != FormatVersion {
-		return Manifest{}, tripcast.Errorf(tripcast.EINVALID, "dataset manifest %s has format %d, this tripcast reads %d", store.URI(key), m.Format, FormatVersion)
+	if m.Format < 1 || m.Format > FormatVersion {
+		return Manifest{}, tripcast.Errorf(tripcast.EINVALID, "dataset manifest %s has format %d, this tripcast reads 1 to %d", store.URI(key), m.Format, FormatVersion)
 	}
 	return m, nil
 }
@@ -355,30 +397,36 @@ func List(ctx context.Context, store tripcast.BlobStore) ([]Manifest, error) {
 	return out, nil
 }
 
-// Resolve returns the trips ref names, for training and scoring: a local
-// parquet file (read and cleaned with tlc's default rule, the month from its
-// name; Manifest then describes the file, with an empty Key) or a stored
-// dataset (see Load).
-func Resolve(ctx context.Context, store tripcast.BlobStore, ref string) (*tripcast.Trips, Manifest, error) {
+// Resolve returns the month ref names, for training and scoring: a local
+// TLC parquet file (read and cleaned with rule, the month from its name; see
+// Data for its Manifest) or a stored dataset (see Load; it keeps the rule it
+// was cleaned with). train, batch and simulate resolve their inputs here.
+func Resolve(ctx context.Context, store tripcast.BlobStore, ref string, rule tlc.Rule) (*Data, error) {
 	if !strings.Contains(ref, "://") {
 		if st, err := os.Stat(ref); err == nil && !st.IsDir() {
-			return resolveFile(ref)
+			d, _, err := readFile(ref, ref, tlc.Options{Rule: rule})
+			return d, err
 		}
 	}
 	if store == nil {
-		return nil, Manifest{}, tripcast.FieldError("dataset", "%q is not a local file and no blob store is open", ref)
+		return nil, tripcast.FieldError("dataset", "%q is not a local file and no blob store is open", ref)
 	}
 	return Load(ctx, store, ref)
 }
 
-func resolveFile(p string) (*tripcast.Trips, Manifest, error) {
+// readFile reads and cleans the local TLC file at p (name in the report and
+// errors) and returns it, with its bytes.
+func readFile(p, name string, opt tlc.Options) (*Data, []byte, error) {
 	data, err := os.ReadFile(p)
 	if err != nil {
-		return nil, Manifest{}, fmt.Errorf("read %s: %w", p, err)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil, &tripcast.Error{Code: tripcast.ENOTFOUND, Message: p + ": no such file", Err: err}
+		}
+		return nil, nil, fmt.Errorf("read %s: %w", p, err)
 	}
-	trips, rep, err := tlc.Load(bytes.NewReader(data), int64(len(data)), p, tlc.RuleDefault)
+	trips, rows, rep, err := tlc.LoadRows(bytes.NewReader(data), int64(len(data)), name, opt)
 	if err != nil {
-		return nil, Manifest{}, err
+		return nil, nil, err
 	}
 	sum := sha256.Sum256(data)
 	m := Manifest{
@@ -392,7 +440,7 @@ func resolveFile(p string) (*tripcast.Trips, Manifest, error) {
 		SourceSHA256: hex.EncodeToString(sum[:]),
 		Created:      time.Now().UTC(),
 	}
-	return trips, m, nil
+	return &Data{Trips: trips, Rows: widen(rows), Manifest: m}, data, nil
 }
 
 func fileURI(p string) string {
@@ -411,32 +459,30 @@ type IngestOptions struct {
 }
 
 // Ingest reads and cleans the TLC file at path, stores it as
-// raw/<color>/<month>.parquet and its cleaned trips as a dataset. A file that
-// fails to read or clean stores nothing.
-func Ingest(ctx context.Context, store tripcast.BlobStore, p string, opt IngestOptions) (Manifest, error) {
-	data, err := os.ReadFile(p)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return Manifest{}, &tripcast.Error{Code: tripcast.ENOTFOUND, Message: p + ": no such file", Err: err}
-		}
-		return Manifest{}, fmt.Errorf("ingest %s: %w", p, err)
-	}
+// raw/<color>/<month>.parquet and its cleaned trips as a dataset, and returns
+// the dataset as stored (its trips, row numbers and manifest: no need to
+// load it again). A file that fails to read or clean stores nothing.
+func Ingest(ctx context.Context, store tripcast.BlobStore, p string, opt IngestOptions) (*Data, error) {
 	name := opt.Name
 	if name == "" {
 		name = p
 	}
-	trips, rep, err := tlc.LoadOptions(bytes.NewReader(data), int64(len(data)), name, tlc.Options{Rule: opt.Rule, Month: opt.Month})
+	d, data, err := readFile(p, name, tlc.Options{Rule: opt.Rule, Month: opt.Month})
 	if err != nil {
-		return Manifest{}, err
+		return nil, err
 	}
+	rep := d.Manifest.Report
 	if rep.Month == "" {
-		return Manifest{}, tripcast.FieldError("month", "%s: cannot tell the file's month from its name; name it <color>_tripdata_YYYY-MM.parquet or give the month", name)
+		return nil, tripcast.FieldError("month", "%s: cannot tell the file's month from its name; name it <color>_tripdata_YYYY-MM.parquet or give the month", name)
 	}
 	src, err := store.Put(ctx, RawKey(rep.Color, rep.Month), bytes.NewReader(data))
 	if err != nil {
-		return Manifest{}, fmt.Errorf("ingest %s: %w", name, err)
+		return nil, fmt.Errorf("ingest %s: %w", name, err)
 	}
-	return Save(ctx, store, trips, *rep, SaveOptions{Source: src, Now: opt.Now})
+	if d.Manifest, err = Save(ctx, store, d.Trips, d.Rows, rep, SaveOptions{Source: src, Now: opt.Now}); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // PutZones stores the zone lookup file at path as reference/taxi_zone_lookup.csv,

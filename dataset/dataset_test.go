@@ -3,12 +3,19 @@ package dataset_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
 
 	"tripcast"
 	"tripcast/blob/blobtest"
@@ -34,20 +41,87 @@ func sameTrips(t *testing.T, got, want *tripcast.Trips) {
 	}
 }
 
+// mustLoadRows reads and cleans a TLC file with its row numbers.
+func mustLoadRows(tb testing.TB, path string, rule tlc.Rule) (*tripcast.Trips, []int, *tlc.Report) {
+	tb.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	trips, rows32, rep, err := tlc.LoadRows(bytes.NewReader(data), int64(len(data)), path, tlc.Options{Rule: rule})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rows := make([]int, len(rows32))
+	for i, r := range rows32 {
+		rows[i] = int(r)
+	}
+	return trips, rows, rep
+}
+
+// checkRows checks that d.Rows gives each trip's row in the TLC file at
+// path: increasing, and the file's row there is the trip.
+func checkRows(t *testing.T, path string, d *dataset.Data) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := tlc.Read(bytes.NewReader(data), int64(len(data)), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Rows) != d.Trips.Len() {
+		t.Fatalf("got %d row numbers for %d trips", len(d.Rows), d.Trips.Len())
+	}
+	skipped := 0
+	for i, r := range d.Rows {
+		if i > 0 && r <= d.Rows[i-1] {
+			t.Fatalf("trip %d: got row %d after %d, want increasing", i, r, d.Rows[i-1])
+		}
+		if raw.Trips.Pickup[r] != d.Trips.Pickup[i] || raw.Trips.Dropoff[r] != d.Trips.Dropoff[i] ||
+			raw.Trips.PULocationID[r] != d.Trips.PULocationID[i] || raw.Trips.DOLocationID[r] != d.Trips.DOLocationID[i] {
+			t.Fatalf("trip %d: the file's row %d is another trip", i, r)
+		}
+		if r != i {
+			skipped++
+		}
+	}
+	if skipped == 0 {
+		t.Fatal("got every trip at its own position, want the dropped rows skipped")
+	}
+}
+
+// format1Row is a row of a dataset parquet of format 1 (no tlc_row).
+type format1Row struct {
+	Pickup         int64   `parquet:"lpep_pickup_datetime,timestamp(microsecond)"`
+	Dropoff        int64   `parquet:"lpep_dropoff_datetime,timestamp(microsecond)"`
+	PULocationID   int32   `parquet:"PULocationID"`
+	DOLocationID   int32   `parquet:"DOLocationID"`
+	TripDistance   float64 `parquet:"trip_distance"`
+	PassengerCount float64 `parquet:"passenger_count"`
+	FareAmount     float64 `parquet:"fare_amount"`
+	TotalAmount    float64 `parquet:"total_amount"`
+	Duration       float64 `parquet:"duration"`
+}
+
 func TestIngestLoad(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 28, 4, 0, 0, 0, time.UTC)
 	for _, m := range []string{"2021-01", "2023-03"} {
 		t.Run("OK/"+m, func(t *testing.T) {
 			store := blobtest.MustOpenFile(t)
-			man, err := dataset.Ingest(ctx, store, testfiles.Green(t, m), dataset.IngestOptions{Now: now})
+			ingested, err := dataset.Ingest(ctx, store, testfiles.Green(t, m), dataset.IngestOptions{Now: now})
 			if err != nil {
 				t.Fatal(err)
 			}
+			man := ingested.Manifest
 			want, rep, err := tlc.LoadFile(testfiles.Green(t, m), tlc.RuleDefault)
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Ingest hands back what it stored: no second read needed.
+			sameTrips(t, ingested.Trips, want)
 			if man.Rows != rep.RowsKept || man.Report.RowsRead != rep.RowsRead || man.Key != "datasets/green/"+m+"/default/trips.parquet" ||
 				man.Rule != "default" || man.Color != "green" || !man.Created.Equal(now) {
 				t.Fatalf("got manifest %+v, want %d rows at datasets/green/%s/default", man, rep.RowsKept, m)
@@ -61,14 +135,17 @@ func TestIngestLoad(t *testing.T) {
 			}
 			for _, ref := range []string{m, "green/" + m, "green/" + m + "/default", man.Key,
 				"datasets/green/" + m + "/default", store.URI(man.Key), store.URI("datasets/green/" + m + "/default/manifest.json")} {
-				got, gm, err := dataset.Load(ctx, store, ref)
+				got, err := dataset.Load(ctx, store, ref)
 				if err != nil {
 					t.Fatalf("%s: %v", ref, err)
 				}
-				if gm.SHA256 != man.SHA256 {
-					t.Fatalf("%s: got sha256 %s, want %s", ref, gm.SHA256, man.SHA256)
+				if got.Manifest.SHA256 != man.SHA256 {
+					t.Fatalf("%s: got sha256 %s, want %s", ref, got.Manifest.SHA256, man.SHA256)
 				}
-				sameTrips(t, got, want)
+				sameTrips(t, got.Trips, want)
+				if !slices.Equal(got.Rows, ingested.Rows) {
+					t.Fatalf("%s: got %d row numbers, want the %d ingested", ref, len(got.Rows), len(ingested.Rows))
+				}
 			}
 		})
 	}
@@ -77,20 +154,26 @@ func TestIngestLoad(t *testing.T) {
 		if _, err := dataset.Ingest(ctx, store, testfiles.Green(t, "2021-01"), dataset.IngestOptions{Rule: tlc.RuleCourse}); err != nil {
 			t.Fatal(err)
 		}
+		loaded := func(ref string) string {
+			d, err := dataset.Load(ctx, store, ref)
+			if err != nil {
+				t.Fatalf("%s: %v", ref, err)
+			}
+			return fmt.Sprintf("%s %d", d.Manifest.Rule, d.Manifest.Rows)
+		}
 		// Only the course dataset: a bare month finds it.
-		_, man, err := dataset.Load(ctx, store, "2021-01")
-		if err != nil || man.Rule != "course" || man.Rows != 73908 {
-			t.Fatalf("got %s %d rows, %v, want course 73908", man.Rule, man.Rows, err)
+		if got := loaded("2021-01"); got != "course 73908" {
+			t.Fatalf("got %s rows, want course 73908", got)
 		}
 		if _, err := dataset.Ingest(ctx, store, testfiles.Green(t, "2021-01"), dataset.IngestOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		// Both: the default rule wins; the course one is asked by name.
-		if _, man, _ := dataset.Load(ctx, store, "2021-01"); man.Rule != "default" || man.Rows != 73844 {
-			t.Fatalf("got %s %d rows, want default 73844", man.Rule, man.Rows)
+		if got := loaded("2021-01"); got != "default 73844" {
+			t.Fatalf("got %s rows, want default 73844", got)
 		}
-		if _, man, _ := dataset.Load(ctx, store, "2021-01/course"); man.Rule != "course" || man.Rows != 73908 {
-			t.Fatalf("got %s %d rows, want course 73908", man.Rule, man.Rows)
+		if got := loaded("2021-01/course"); got != "course 73908" {
+			t.Fatalf("got %s rows, want course 73908", got)
 		}
 		list, err := dataset.List(ctx, store)
 		if err != nil {
@@ -102,26 +185,63 @@ func TestIngestLoad(t *testing.T) {
 	})
 	t.Run("OK/Yellow", func(t *testing.T) {
 		store := blobtest.MustOpenFile(t)
-		trips, rep, err := tlc.LoadFile(testfiles.Green(t, "2023-03"), tlc.RuleDefault)
-		if err != nil {
-			t.Fatal(err)
-		}
+		trips, rows, rep := mustLoadRows(t, testfiles.Green(t, "2023-03"), tlc.RuleDefault)
 		rep.Color = "yellow"
-		if _, err := dataset.Save(ctx, store, trips, *rep, dataset.SaveOptions{}); err != nil {
+		if _, err := dataset.Save(ctx, store, trips, rows, *rep, dataset.SaveOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		got, man, err := dataset.Load(ctx, store, "yellow/2023-03")
+		got, err := dataset.Load(ctx, store, "yellow/2023-03")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if man.Color != "yellow" {
-			t.Fatalf("got color %s, want yellow", man.Color)
+		if got.Manifest.Color != "yellow" {
+			t.Fatalf("got color %s, want yellow", got.Manifest.Color)
 		}
-		sameTrips(t, got, trips)
+		sameTrips(t, got.Trips, trips)
+		if !slices.Equal(got.Rows, rows) {
+			t.Fatalf("got %d row numbers, want the %d saved", len(got.Rows), len(rows))
+		}
+	})
+	t.Run("OK/Format1", func(t *testing.T) {
+		// A dataset stored before the tlc_row column (format 1) still
+		// loads: its trips, no row numbers.
+		store := blobtest.MustOpenFile(t)
+		d, err := dataset.Ingest(ctx, store, testfiles.Green(t, "2021-01"), dataset.IngestOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		man := d.Manifest
+		rows := make([]format1Row, d.Trips.Len())
+		for i := range rows {
+			tr := d.Trips
+			rows[i] = format1Row{tr.Pickup[i], tr.Dropoff[i], tr.PULocationID[i], tr.DOLocationID[i],
+				tr.TripDistance[i], tr.PassengerCount[i], tr.FareAmount[i], tr.TotalAmount[i], tr.Duration[i]}
+		}
+		var buf bytes.Buffer
+		if err := parquet.Write(&buf, rows, parquet.Compression(&parquet.Snappy)); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(buf.Bytes())
+		man.Format, man.SHA256, man.Size = 1, hex.EncodeToString(sum[:]), int64(buf.Len())
+		js, _ := json.Marshal(man)
+		if _, err := store.Put(ctx, man.Key, &buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Put(ctx, "datasets/green/2021-01/default/manifest.json", bytes.NewReader(js)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := dataset.Load(ctx, store, "2021-01")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Rows != nil || got.Manifest.Format != 1 {
+			t.Fatalf("got %d row numbers, format %d, want none from format 1", len(got.Rows), got.Manifest.Format)
+		}
+		sameTrips(t, got.Trips, d.Trips)
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
 		store := blobtest.MustOpenFile(t)
-		_, _, err := dataset.Load(ctx, store, "2021-05")
+		_, err := dataset.Load(ctx, store, "2021-05")
 		if tripcast.ErrorCode(err) != tripcast.ENOTFOUND || !strings.Contains(err.Error(), "tripcast ingest") {
 			t.Fatalf("got %v, want %s with a hint", err, tripcast.ENOTFOUND)
 		}
@@ -129,27 +249,27 @@ func TestIngestLoad(t *testing.T) {
 	t.Run("ErrBadRef", func(t *testing.T) {
 		store := blobtest.MustOpenFile(t)
 		for _, ref := range []string{"january", "green/2021-01/strict", "s3://elsewhere/datasets/green/2021-01/default", "2021-13"} {
-			if _, _, err := dataset.Load(ctx, store, ref); tripcast.ErrorCode(err) != tripcast.EINVALID {
+			if _, err := dataset.Load(ctx, store, ref); tripcast.ErrorCode(err) != tripcast.EINVALID {
 				t.Fatalf("%s: got %v, want %s", ref, err, tripcast.EINVALID)
 			}
 		}
 	})
 	t.Run("ErrCorrupt", func(t *testing.T) {
 		store := blobtest.MustOpenFile(t)
-		man, err := dataset.Ingest(ctx, store, testfiles.Green(t, "2021-02"), dataset.IngestOptions{})
+		d, err := dataset.Ingest(ctx, store, testfiles.Green(t, "2021-02"), dataset.IngestOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Replace the parquet with another month's dataset bytes.
-		other, _, _ := tlc.LoadFile(testfiles.Green(t, "2021-03"), tlc.RuleDefault)
+		other, rows, _ := mustLoadRows(t, testfiles.Green(t, "2021-03"), tlc.RuleDefault)
 		var buf bytes.Buffer
-		if err := dataset.WriteParquet(&buf, other, "green"); err != nil {
+		if err := dataset.WriteParquet(&buf, other, rows, "green"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := store.Put(ctx, man.Key, &buf); err != nil {
+		if _, err := store.Put(ctx, d.Manifest.Key, &buf); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err = dataset.Load(ctx, store, "2021-02")
+		_, err = dataset.Load(ctx, store, "2021-02")
 		if tripcast.ErrorCode(err) != tripcast.EINVALID || !strings.Contains(err.Error(), "corrupt") {
 			t.Fatalf("got %v, want a corrupt dataset error", err)
 		}
@@ -172,8 +292,8 @@ func TestIngestLoad(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(store.Dir(), "datasets/green/2021-01/default/manifest.json/x"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		trips, rep, _ := tlc.LoadFile(testfiles.Green(t, "2021-01"), tlc.RuleDefault)
-		if _, err := dataset.Save(ctx, store, trips, *rep, dataset.SaveOptions{}); err == nil {
+		trips, rows, rep := mustLoadRows(t, testfiles.Green(t, "2021-01"), tlc.RuleDefault)
+		if _, err := dataset.Save(ctx, store, trips, rows, *rep, dataset.SaveOptions{}); err == nil {
 			t.Fatal("got no error, want the manifest write to fail")
 		}
 		if _, err := store.Stat(ctx, "datasets/green/2021-01/default/trips.parquet"); tripcast.ErrorCode(err) != tripcast.ENOTFOUND {
@@ -197,27 +317,41 @@ func TestResolve(t *testing.T) {
 	ctx := context.Background()
 	store := blobtest.MustOpenFile(t)
 	t.Run("OK/File", func(t *testing.T) {
-		trips, man, err := dataset.Resolve(ctx, store, testfiles.Green(t, "2021-01"))
+		d, err := dataset.Resolve(ctx, store, testfiles.Green(t, "2021-01"), tlc.RuleDefault)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if trips.Len() != 73844 || man.Rule != "default" || man.Key != "" || !strings.HasPrefix(man.URI, "file:///") {
-			t.Fatalf("got %d trips, manifest %+v, want 73844 default from a file", trips.Len(), man)
+		if man := d.Manifest; d.Trips.Len() != 73844 || man.Rule != "default" || man.Key != "" || !strings.HasPrefix(man.URI, "file:///") {
+			t.Fatalf("got %d trips, manifest %+v, want 73844 default from a file", d.Trips.Len(), man)
+		}
+		if d.SHA256() != d.Manifest.SourceSHA256 || len(d.SHA256()) != 64 {
+			t.Fatalf("got sha256 %q, want the file's", d.SHA256())
+		}
+		checkRows(t, testfiles.Green(t, "2021-01"), d)
+		// The rule is the caller's.
+		course, err := dataset.Resolve(ctx, store, testfiles.Green(t, "2021-01"), tlc.RuleCourse)
+		if err != nil || course.Trips.Len() != 73908 || course.Manifest.Rule != "course" {
+			t.Fatalf("got %v, want 73908 course trips", err)
 		}
 	})
 	t.Run("OK/Dataset", func(t *testing.T) {
 		if _, err := dataset.Ingest(ctx, store, testfiles.Green(t, "2021-02"), dataset.IngestOptions{Rule: tlc.RuleCourse}); err != nil {
 			t.Fatal(err)
 		}
-		trips, man, err := dataset.Resolve(ctx, store, "2021-02")
-		if err != nil || trips.Len() != 61921 || man.Rule != "course" {
-			t.Fatalf("got %v, %+v, want 61921 course trips", err, man)
+		// A stored dataset keeps the rule it was cleaned with.
+		d, err := dataset.Resolve(ctx, store, "2021-02", tlc.RuleDefault)
+		if err != nil || d.Trips.Len() != 61921 || d.Manifest.Rule != "course" {
+			t.Fatalf("got %v, want 61921 course trips", err)
 		}
+		if d.SHA256() != d.Manifest.SHA256 {
+			t.Fatalf("got sha256 %s, want the dataset's %s", d.SHA256(), d.Manifest.SHA256)
+		}
+		checkRows(t, testfiles.Green(t, "2021-02"), d)
 	})
 	t.Run("ErrBadFile", func(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "2021-01.parquet")
 		os.WriteFile(p, []byte("not parquet at all"), 0o644)
-		_, _, err := dataset.Resolve(ctx, store, p)
+		_, err := dataset.Resolve(ctx, store, p, tlc.RuleDefault)
 		if err == nil || !strings.Contains(err.Error(), "not a parquet file") {
 			t.Fatalf("got %v, want not a parquet file", err)
 		}
@@ -257,11 +391,11 @@ func BenchmarkLoad(b *testing.B) {
 	b.ReportAllocs()
 	rows := 0
 	for b.Loop() {
-		trips, _, err := dataset.Load(ctx, store, "2021-01")
+		d, err := dataset.Load(ctx, store, "2021-01")
 		if err != nil {
 			b.Fatal(err)
 		}
-		rows += trips.Len()
+		rows += d.Trips.Len()
 	}
 	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
 }
@@ -269,15 +403,12 @@ func BenchmarkLoad(b *testing.B) {
 // BenchmarkWriteParquet writes green 2021-01 (default rule) as a dataset
 // parquet in memory.
 func BenchmarkWriteParquet(b *testing.B) {
-	trips, _, err := tlc.LoadFile(testfiles.Green(b, "2021-01"), tlc.RuleDefault)
-	if err != nil {
-		b.Fatal(err)
-	}
+	trips, rows, _ := mustLoadRows(b, testfiles.Green(b, "2021-01"), tlc.RuleDefault)
 	b.ReportAllocs()
 	var buf bytes.Buffer
 	for b.Loop() {
 		buf.Reset()
-		if err := dataset.WriteParquet(&buf, trips, "green"); err != nil {
+		if err := dataset.WriteParquet(&buf, trips, rows, "green"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -50,10 +50,11 @@ func TestS3(t *testing.T) {
 	ctx := context.Background()
 	store := MustOpenS3(t)
 	t.Run("OK", func(t *testing.T) {
-		man, err := dataset.Ingest(ctx, store, testfiles.Green(t, "2023-03"), dataset.IngestOptions{Rule: tlc.RuleCourse})
+		d, err := dataset.Ingest(ctx, store, testfiles.Green(t, "2023-03"), dataset.IngestOptions{Rule: tlc.RuleCourse})
 		if err != nil {
 			t.Fatal(err)
 		}
+		man := d.Manifest
 		if !strings.HasPrefix(man.URI, "s3://tripcast-test-dataset/") {
 			t.Fatalf("got URI %s, want s3://tripcast-test-dataset/...", man.URI)
 		}
@@ -62,14 +63,15 @@ func TestS3(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, ref := range []string{"2023-03", man.URI} {
-			got, gm, err := dataset.Load(ctx, store, ref)
+			got, err := dataset.Load(ctx, store, ref)
 			if err != nil {
 				t.Fatalf("%s: %v", ref, err)
 			}
-			if gm.SHA256 != man.SHA256 {
-				t.Fatalf("got sha256 %s, want %s", gm.SHA256, man.SHA256)
+			if got.Manifest.SHA256 != man.SHA256 {
+				t.Fatalf("got sha256 %s, want %s", got.Manifest.SHA256, man.SHA256)
 			}
-			sameTrips(t, got, want)
+			sameTrips(t, got.Trips, want)
+			checkRows(t, testfiles.Green(t, "2023-03"), got)
 		}
 		list, err := dataset.List(ctx, store)
 		if err != nil || len(list) != 1 || list[0].Ref() != "green/2023-03/course" {
@@ -77,7 +79,7 @@ func TestS3(t *testing.T) {
 		}
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
-		if _, _, err := dataset.Load(ctx, store, "yellow/2023-03"); tripcast.ErrorCode(err) != tripcast.ENOTFOUND {
+		if _, err := dataset.Load(ctx, store, "yellow/2023-03"); tripcast.ErrorCode(err) != tripcast.ENOTFOUND {
 			t.Fatalf("got %v, want %s", err, tripcast.ENOTFOUND)
 		}
 	})

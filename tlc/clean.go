@@ -28,12 +28,14 @@ const NullTime = math.MinInt64
 //
 // Clean fails when no row is left.
 func Clean(t *tripcast.Trips, rule Rule, month string, rep *Report) (*tripcast.Trips, error) {
-	return clean(t, rule, month, rep, false)
+	trips, _, err := clean(t, rule, month, rep, false)
+	return trips, err
 }
 
-// clean is Clean; with inPlace it compacts t's own slices instead of
-// allocating new ones (Load owns the batch it read and drops it after).
-func clean(t *tripcast.Trips, rule Rule, month string, rep *Report, inPlace bool) (*tripcast.Trips, error) {
+// clean is Clean that also returns the indexes in t of the kept trips; with
+// inPlace it compacts t's own slices instead of allocating new ones (Load
+// owns the batch it read and drops it after).
+func clean(t *tripcast.Trips, rule Rule, month string, rep *Report, inPlace bool) (*tripcast.Trips, []int32, error) {
 	if rep == nil {
 		rep = &Report{}
 	}
@@ -41,11 +43,11 @@ func clean(t *tripcast.Trips, rule Rule, month string, rep *Report, inPlace bool
 	if rule == RuleDefault {
 		m, err := time.Parse("2006-01", month)
 		if err != nil {
-			return nil, tripcast.FieldError("month", "the default rule needs the file's month as YYYY-MM, got %q (name the file <color>_tripdata_YYYY-MM.parquet or give the month)", month)
+			return nil, nil, tripcast.FieldError("month", "the default rule needs the file's month as YYYY-MM, got %q (name the file <color>_tripdata_YYYY-MM.parquet or give the month)", month)
 		}
 		lo, hi = m.UnixMicro(), m.AddDate(0, 1, 0).UnixMicro()
 	} else if rule != RuleCourse {
-		return nil, fmt.Errorf("clean: unknown rule %d", int(rule))
+		return nil, nil, fmt.Errorf("clean: unknown rule %d", int(rule))
 	}
 	n := t.Len()
 	rep.Rule = rule.String()
@@ -94,7 +96,7 @@ func clean(t *tripcast.Trips, rule Rule, month string, rep *Report, inPlace bool
 	}
 	rep.RowsKept = len(keep)
 	if len(keep) == 0 {
-		return nil, errors.New("no rows left after cleaning (" + rule.String() + " rule)")
+		return nil, nil, errors.New("no rows left after cleaning (" + rule.String() + " rule)")
 	}
 	return &tripcast.Trips{
 		Pickup:         gather(t.Pickup, keep, inPlace),
@@ -106,7 +108,7 @@ func clean(t *tripcast.Trips, rule Rule, month string, rep *Report, inPlace bool
 		FareAmount:     gather(t.FareAmount, keep, inPlace),
 		TotalAmount:    gather(t.TotalAmount, keep, inPlace),
 		Duration:       dur,
-	}, nil
+	}, keep, nil
 }
 
 func knownZone(id int32) bool { return id >= MinZoneID && id <= MaxZoneID }

@@ -42,15 +42,6 @@ type Downloader struct {
 	Log      *slog.Logger // nil: no logs
 }
 
-// Download fetches the month's <color>_tripdata_<month>.parquet from baseURL
-// ("" for DefaultBaseURL) into the file dst, with retries, resume and
-// verification (see Downloader). A month the site does not have fails with
-// ENOTFOUND ("month not published").
-func Download(ctx context.Context, client *http.Client, baseURL, color, month, dst string, progress func(done, total int64)) error {
-	d := &Downloader{Client: client, BaseURL: baseURL, Progress: progress}
-	return d.Month(ctx, color, month, dst)
-}
-
 // MonthURL returns the URL of a month's file.
 func (d *Downloader) MonthURL(color, month string) string {
 	return d.base() + FileName(color, month)
@@ -81,7 +72,9 @@ func (d *Downloader) base() string {
 	return b
 }
 
-// Month downloads a month's parquet file into dst and verifies it.
+// Month downloads a month's <color>_tripdata_<month>.parquet into the file
+// dst, with retries, resume and verification. A month the site does not
+// have fails with ENOTFOUND ("month not published").
 func (d *Downloader) Month(ctx context.Context, color, month, dst string) error {
 	if color != "green" && color != "yellow" {
 		return tripcast.FieldError("color", "unknown taxi color %q (want green or yellow)", color)

@@ -106,7 +106,7 @@ func TestDownload(t *testing.T) {
 		srv := newTLCServer(t)
 		dst := filepath.Join(t.TempDir(), "green_tripdata_2021-01.parquet")
 		var last, total int64
-		err := tlc.Download(ctx, srv.Client(), srv.URL+"/trip-data/", "green", "2021-01", dst, func(done, tot int64) { last, total = done, tot })
+		err := (&tlc.Downloader{Client: srv.Client(), BaseURL: srv.URL + "/trip-data/", Progress: func(done, tot int64) { last, total = done, tot }}).Month(ctx, "green", "2021-01", dst)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +172,7 @@ func TestDownload(t *testing.T) {
 		srv := newTLCServer(t)
 		dir := t.TempDir()
 		dst := filepath.Join(dir, "m.parquet")
-		err := tlc.Download(ctx, srv.Client(), srv.URL+"/trip-data/", "green", "2031-01", dst, nil)
+		err := (&tlc.Downloader{Client: srv.Client(), BaseURL: srv.URL + "/trip-data/"}).Month(ctx, "green", "2031-01", dst)
 		if tripcast.ErrorCode(err) != tripcast.ENOTFOUND || !strings.Contains(err.Error(), "month not published") {
 			t.Fatalf("got %v, want %s month not published", err, tripcast.ENOTFOUND)
 		}
@@ -200,18 +200,18 @@ func TestDownload(t *testing.T) {
 		}))
 		defer srv.Close()
 		dir := t.TempDir()
-		err := tlc.Download(ctx, srv.Client(), srv.URL, "green", "2021-01", filepath.Join(dir, "m.parquet"), nil)
+		err := (&tlc.Downloader{Client: srv.Client(), BaseURL: srv.URL}).Month(ctx, "green", "2021-01", filepath.Join(dir, "m.parquet"))
 		if tripcast.ErrorCode(err) != tripcast.EINVALID || !strings.Contains(err.Error(), "no PAR1 magic") {
 			t.Fatalf("got %v, want a verification error", err)
 		}
 		assertEmptyDir(t, dir)
 	})
 	t.Run("ErrBadMonth", func(t *testing.T) {
-		err := tlc.Download(ctx, nil, "", "green", "2021-13", filepath.Join(t.TempDir(), "m"), nil)
+		err := (&tlc.Downloader{}).Month(ctx, "green", "2021-13", filepath.Join(t.TempDir(), "m"))
 		if tripcast.ErrorField(err) != "month" {
 			t.Fatalf("got %v, want a month field error", err)
 		}
-		err = tlc.Download(ctx, nil, "", "blue", "2021-01", filepath.Join(t.TempDir(), "m"), nil)
+		err = (&tlc.Downloader{}).Month(ctx, "blue", "2021-01", filepath.Join(t.TempDir(), "m"))
 		if tripcast.ErrorField(err) != "color" {
 			t.Fatalf("got %v, want a color field error", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -533,4 +534,76 @@ func TestParseRule(t *testing.T) {
 	if err != nil || string(b) != "course" {
 		t.Fatalf("got %q, %v, want course", b, err)
 	}
+}
+
+// TestLoadRows checks the row numbers of kept trips: positions in a TLC
+// file, and the RowColumn's values in a file that has one.
+func TestLoadRows(t *testing.T) {
+	path := testfiles.Green(t, "2021-02")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := tlc.Read(bytes.NewReader(data), int64(len(data)), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trips, rows, rep, err := tlc.LoadRows(bytes.NewReader(data), int64(len(data)), path, tlc.Options{Rule: tlc.RuleDefault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("OK/TLCFile", func(t *testing.T) {
+		if raw.Rows != nil {
+			t.Fatalf("got %d row numbers from a TLC file, want none", len(raw.Rows))
+		}
+		if len(rows) != trips.Len() || trips.Len() != rep.RowsKept || rows[len(rows)-1] == int32(len(rows)-1) {
+			t.Fatalf("got %d row numbers for %d trips (last %d), want one per trip with the dropped rows skipped", len(rows), trips.Len(), rows[len(rows)-1])
+		}
+		for i, r := range rows {
+			if i > 0 && r <= rows[i-1] {
+				t.Fatalf("trip %d: got row %d after %d, want increasing", i, r, rows[i-1])
+			}
+			if raw.Trips.Pickup[r] != trips.Pickup[i] || raw.Trips.DOLocationID[r] != trips.DOLocationID[i] {
+				t.Fatalf("trip %d: the file's row %d is another trip", i, r)
+			}
+		}
+	})
+	t.Run("OK/RowColumn", func(t *testing.T) {
+		// A file holding the odd rows of the month, each with its row
+		// number: cleaning it gives the month's odd kept rows' numbers.
+		type oddRow struct {
+			Pickup   int64   `parquet:"lpep_pickup_datetime,timestamp(microsecond)"`
+			Dropoff  int64   `parquet:"lpep_dropoff_datetime,timestamp(microsecond)"`
+			PU       int32   `parquet:"PULocationID"`
+			DO       int32   `parquet:"DOLocationID"`
+			Distance float64 `parquet:"trip_distance"`
+			Pass     float64 `parquet:"passenger_count"`
+			Fare     float64 `parquet:"fare_amount"`
+			Total    float64 `parquet:"total_amount"`
+			Row      int32   `parquet:"tlc_row"`
+		}
+		var odd []oddRow
+		r := raw.Trips
+		for i := 1; i < r.Len(); i += 2 {
+			odd = append(odd, oddRow{r.Pickup[i], r.Dropoff[i], r.PULocationID[i], r.DOLocationID[i],
+				r.TripDistance[i], r.PassengerCount[i], r.FareAmount[i], r.TotalAmount[i], int32(i)})
+		}
+		var buf bytes.Buffer
+		if err := parquet.Write(&buf, odd); err != nil {
+			t.Fatal(err)
+		}
+		_, got, _, err := tlc.LoadRows(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "green_tripdata_2021-02.parquet", tlc.Options{Rule: tlc.RuleDefault})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []int32
+		for _, r := range rows {
+			if r%2 == 1 {
+				want = append(want, r)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("got %d row numbers, want the %d odd rows kept from the TLC file", len(got), len(want))
+		}
+	})
 }

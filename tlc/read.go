@@ -58,27 +58,48 @@ func Load(r io.ReaderAt, size int64, name string, rule Rule) (*tripcast.Trips, *
 
 // LoadOptions is Load with explicit options.
 func LoadOptions(r io.ReaderAt, size int64, name string, opt Options) (*tripcast.Trips, *Report, error) {
+	trips, _, rep, err := LoadRows(r, size, name, opt)
+	return trips, rep, err
+}
+
+// LoadRows is LoadOptions that also returns each kept trip's 0-based row
+// number in the TLC file: its position in the file read, or, for a file that
+// carries a RowColumn (a tripcast dataset or the built-in sample), the row
+// number that column gives.
+func LoadRows(r io.ReaderAt, size int64, name string, opt Options) (*tripcast.Trips, []int32, *Report, error) {
 	raw, err := Read(r, size, name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	month := opt.Month
 	if month == "" {
 		month = MonthFromName(name)
 	}
 	rep := &Report{File: name, Color: raw.Color, Month: month}
-	trips, err := clean(raw.Trips, opt.Rule, month, rep, true)
+	trips, keep, err := clean(raw.Trips, opt.Rule, month, rep, true)
 	if err != nil {
-		return nil, rep, fileError(name, err, "cleaning")
+		return nil, nil, rep, fileError(name, err, "cleaning")
 	}
-	return trips, rep, nil
+	if raw.Rows != nil {
+		// keep indexes the file read; its own column names the TLC rows.
+		keep = gather(raw.Rows, keep, false)
+	}
+	return trips, keep, rep, nil
 }
 
 // Raw is a TLC file as read, before cleaning.
 type Raw struct {
 	Color string          // "green" (lpep_ columns) or "yellow" (tpep_ columns)
 	Trips *tripcast.Trips // every row; Duration is not filled
+	// Rows is the file's RowColumn when it has one (nil otherwise): each
+	// row's number in the TLC file it was taken from.
+	Rows []int32
 }
+
+// RowColumn is the optional column of a file derived from a TLC file (a
+// tripcast dataset, the built-in sample) holding each row's 0-based row
+// number in the TLC file it came from. The TLC's own files do not have it.
+const RowColumn = "tlc_row"
 
 // columns read from a TLC file; the time columns carry the color's prefix.
 const (
@@ -143,10 +164,11 @@ func Read(r io.ReaderAt, size int64, name string) (*Raw, error) {
 		FareAmount:     make([]float64, n),
 		TotalAmount:    make([]float64, n),
 	}
-	cols := []struct {
+	type column struct {
 		name string
 		dst  any
-	}{
+	}
+	cols := []column{
 		{prefix + colPickup, t.Pickup},
 		{prefix + colDropoff, t.Dropoff},
 		{colPU, t.PULocationID},
@@ -167,6 +189,12 @@ func Read(r io.ReaderAt, size int64, name string) (*Raw, error) {
 	}
 	if len(missing) > 0 {
 		return nil, fileError(name, nil, "wrong schema: missing required column %s", strings.Join(missing, ", "))
+	}
+	var rows []int32
+	if leaf, ok := lookupColumn(f.Schema(), RowColumn); ok {
+		rows = make([]int32, n)
+		cols = append(cols, column{RowColumn, rows})
+		leaves = append(leaves, leaf)
 	}
 	convs := make([]*converter, len(cols))
 	for i, c := range cols {
@@ -204,7 +232,7 @@ func Read(r io.ReaderAt, size int64, name string) (*Raw, error) {
 			return nil, err
 		}
 	}
-	return &Raw{Color: color, Trips: t}, nil
+	return &Raw{Color: color, Trips: t, Rows: rows}, nil
 }
 
 // readColumn reads one column of every row group.
@@ -345,7 +373,7 @@ func converterFor(typ parquet.Type, dst any) (*converter, error) {
 		default:
 			return nil, fmt.Errorf("type %s is not a timestamp", kind)
 		}
-	case []int32: // zone IDs
+	case []int32: // zone IDs and RowColumn
 		switch kind {
 		case parquet.Int32:
 			c.fill = filler(d, int32s, same[int32], 0)

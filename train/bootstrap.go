@@ -2,12 +2,10 @@ package train
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 
 	"tripcast"
 	"tripcast/dataset"
-	"tripcast/tlc"
 	"tripcast/tracking"
 )
 
@@ -26,43 +24,34 @@ func Holdout(t *tripcast.Trips, frac float64, seed uint64) (train, valid *tripca
 	return t.Select(ti), t.Select(vi)
 }
 
+// FromDataset returns the training data of a resolved or ingested month.
+func FromDataset(d *dataset.Data) Data {
+	return Data{Trips: d.Trips, URI: d.Manifest.URI, SHA256: d.SHA256()}
+}
+
 // BootstrapOptions configure Bootstrap.
 type BootstrapOptions struct {
-	Files     []string // TLC parquet files to ingest; the first trains, the second (if any) validates
-	Rule      tlc.Rule
+	// Data are cleaned months (as dataset.Ingest hands them back): the
+	// first trains, the second (if any) validates; more are not used.
+	Data      []*dataset.Data
 	ModelName string
 	Params    map[string]string
 	Actor     string
 	Progress  Options // only Progress is used
 }
 
-// Bootstrap makes a registry with no champion serveable: it ingests the
-// given TLC files into the blob store, trains gradient-boosted trees on the
-// first (validated on the second, or on a 10 % holdout of the first when
-// there is only one, for early stopping), registers the model and makes it
-// champion. It returns the outcome of the tracked training.
-func Bootstrap(ctx context.Context, tr *tracking.Tracker, store tripcast.BlobStore, opt BootstrapOptions) (*Outcome, error) {
-	if len(opt.Files) == 0 {
+// Bootstrap makes a registry with no champion serveable: it trains
+// gradient-boosted trees on the first month of opt.Data (validated on the
+// second, or on a 10 % holdout of the first when there is only one, for
+// early stopping), registers the model and makes it champion. It returns the
+// outcome of the tracked training.
+func Bootstrap(ctx context.Context, tr *tracking.Tracker, opt BootstrapOptions) (*Outcome, error) {
+	if len(opt.Data) == 0 {
 		return nil, tripcast.FieldError("from", "the registry has no champion: give TLC files to train a first model on")
 	}
-	var data []Data
-	for i, f := range opt.Files {
-		if i == 2 {
-			break
-		}
-		m, err := dataset.Ingest(ctx, store, f, dataset.IngestOptions{Rule: opt.Rule})
-		if err != nil {
-			return nil, fmt.Errorf("bootstrap: ingest %s: %w", f, err)
-		}
-		trips, m, err := dataset.Load(ctx, store, m.Key)
-		if err != nil {
-			return nil, fmt.Errorf("bootstrap: load %s: %w", m.Ref(), err)
-		}
-		data = append(data, Data{Trips: trips, URI: m.URI, SHA256: m.SHA256})
-	}
-	trainData, validData := data[0], Data{}
-	if len(data) > 1 {
-		validData = data[1]
+	trainData, validData := FromDataset(opt.Data[0]), Data{}
+	if len(opt.Data) > 1 {
+		validData = FromDataset(opt.Data[1])
 	} else {
 		src := trainData
 		t, v := Holdout(src.Trips, 0.1, 1)

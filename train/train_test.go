@@ -9,6 +9,7 @@ import (
 
 	"tripcast"
 	"tripcast/blob"
+	"tripcast/dataset"
 	"tripcast/internal/testfiles"
 	"tripcast/model"
 	"tripcast/sqlstore/sqlstoretest"
@@ -242,14 +243,16 @@ func TestBootstrap(t *testing.T) {
 	}
 	trk := tracking.New(db, blobs, nil)
 	t.Run("ErrNoFiles", func(t *testing.T) {
-		if _, err := train.Bootstrap(ctx, trk, blobs, train.BootstrapOptions{}); tripcast.ErrorField(err) != "from" {
+		if _, err := train.Bootstrap(ctx, trk, train.BootstrapOptions{}); tripcast.ErrorField(err) != "from" {
 			t.Fatalf("got %v, want an error naming from", err)
 		}
 	})
 	t.Run("OK", func(t *testing.T) {
-		out, err := train.Bootstrap(ctx, trk, blobs, train.BootstrapOptions{
-			Files: []string{testfiles.Green(t, "2021-01")}, Rule: tlc.RuleCourse, Params: quick,
-		})
+		d, err := dataset.Ingest(ctx, blobs, testfiles.Green(t, "2021-01"), dataset.IngestOptions{Rule: tlc.RuleCourse})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := train.Bootstrap(ctx, trk, train.BootstrapOptions{Data: []*dataset.Data{d}, Params: quick})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -260,8 +263,9 @@ func TestBootstrap(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(run.Datasets) != 2 || !strings.HasSuffix(run.Datasets[1].URI, "#holdout=valid") {
-			t.Fatalf("lineage: got %+v", run.Datasets)
+		if len(run.Datasets) != 2 || !strings.HasSuffix(run.Datasets[1].URI, "#holdout=valid") ||
+			!strings.HasPrefix(run.Datasets[1].URI, d.Manifest.URI) || run.Datasets[1].SHA256 != d.Manifest.SHA256 {
+			t.Fatalf("lineage: got %+v, want the holdouts of %s", run.Datasets, d.Manifest.URI)
 		}
 	})
 }

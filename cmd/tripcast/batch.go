@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 
 	"tripcast"
 	"tripcast/batch"
+	"tripcast/dataset"
 	"tripcast/tlc"
 )
 
@@ -37,9 +39,9 @@ atomically), a URI inside the blob store, or blob:KEY.`,
 			if err != nil {
 				return err
 			}
-			in, err := batch.Resolve(ctx, store, input, rule)
+			in, err := a.resolveMonth(ctx, store, input, rule)
 			if err != nil {
-				return fmt.Errorf("--input %s: %w", input, err)
+				return err
 			}
 			art, err := a.loadModel(ctx, modelRef)
 			if err != nil {
@@ -49,7 +51,7 @@ atomically), a URI inside the blob store, or blob:KEY.`,
 			if err != nil {
 				return err
 			}
-			sum, uri, err := batch.Write(ctx, out, store, art, in.Trips, in.Options())
+			sum, uri, err := batch.Write(ctx, out, store, art, in.Trips, batch.OptionsFor(in))
 			if err != nil {
 				return err
 			}
@@ -70,4 +72,19 @@ atomically), a URI inside the blob store, or blob:KEY.`,
 	f.StringVar(&ruleName, "rule", "course", "cleaning rule for parquet files: course or default")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
+}
+
+// resolveMonth resolves the --input of batch and simulate (see
+// dataset.Resolve) and warns when the rides cannot be numbered as the
+// course numbers them.
+func (a *app) resolveMonth(ctx context.Context, store tripcast.BlobStore, input string, rule tlc.Rule) (*dataset.Data, error) {
+	d, err := dataset.Resolve(ctx, store, input, rule)
+	if err != nil {
+		return nil, fmt.Errorf("--input %s: %w", input, err)
+	}
+	if d.Rows == nil {
+		a.log.Warn("the dataset was stored without TLC row numbers (dataset format 1): ride ids number the trips by their position in it, not by their row in the TLC file as the course does; ingest the month again to get the course's ride ids",
+			"dataset", d.Manifest.Ref())
+	}
+	return d, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"tripcast"
 	"tripcast/dataset"
+	"tripcast/internal/sample"
 	"tripcast/tlc"
 )
 
@@ -69,12 +70,12 @@ unknown zones (outside 1..265), null, negative or absurd (> 100 miles) distances
 				in.file(ctx, f, dataset.IngestOptions{Rule: rule})
 			}
 			if len(months) > 0 {
-				if err := in.download(ctx, color, months, baseURL); err != nil {
+				if _, err := in.download(ctx, color, months, baseURL); err != nil {
 					return err
 				}
 			}
-			if in.failed > 0 {
-				return fmt.Errorf("%d of %d files failed", in.failed, in.total)
+			if len(in.errs) > 0 {
+				return fmt.Errorf("%d of %d files failed", len(in.errs), in.total)
 			}
 			return nil
 		},
@@ -101,30 +102,33 @@ type ingestResult struct {
 }
 
 type ingester struct {
-	a             *app
-	store         tripcast.BlobStore
-	rule          tlc.Rule
-	json          bool
-	total, failed int
+	a     *app
+	store tripcast.BlobStore
+	rule  tlc.Rule
+	json  bool
+	total int
+	errs  []error // the failures, in order
 }
 
-// file ingests one local file and prints its result; failures are printed
-// and counted, and the next file is tried.
-func (in *ingester) file(ctx context.Context, path string, opt dataset.IngestOptions) {
+// file ingests one local file, prints its result and returns the dataset
+// stored; failures are printed and counted (and nil returned), and the next
+// file is tried.
+func (in *ingester) file(ctx context.Context, path string, opt dataset.IngestOptions) *dataset.Data {
 	in.total++
 	name := opt.Name
 	if name == "" {
 		name = path
 	}
-	m, err := dataset.Ingest(ctx, in.store, path, opt)
+	d, err := dataset.Ingest(ctx, in.store, path, opt)
 	if err != nil {
-		in.failed++
+		in.errs = append(in.errs, err)
 		in.a.log.Error("ingest failed", "file", name, "err", err)
 		if in.json {
 			in.print(ingestResult{Report: tlc.Report{File: name}, Error: err.Error()})
 		}
-		return
+		return nil
 	}
+	m := d.Manifest
 	in.a.log.Debug("ingested", "file", name, "dataset", m.URI)
 	res := ingestResult{Report: m.Report, Dataset: m.URI, Key: m.Key, SHA256: m.SHA256, RawSHA256: m.SourceSHA256}
 	if m.SourceKey != "" {
@@ -132,7 +136,7 @@ func (in *ingester) file(ctx context.Context, path string, opt dataset.IngestOpt
 	}
 	if in.json {
 		in.print(res)
-		return
+		return d
 	}
 	r := m.Report
 	var drops []string
@@ -141,6 +145,7 @@ func (in *ingester) file(ctx context.Context, path string, opt dataset.IngestOpt
 	}
 	fmt.Fprintf(in.a.out, "%s %s (%s rule): read %d, kept %d; dropped: %s\n  -> %s\n",
 		r.Color, r.Month, r.Rule, r.RowsRead, r.RowsKept, strings.Join(drops, ", "), m.URI)
+	return d
 }
 
 func (in *ingester) print(r ingestResult) {
@@ -149,16 +154,15 @@ func (in *ingester) print(r ingestResult) {
 }
 
 // download fetches each month into a temporary folder of the data dir,
-// ingests it, and stores the zone lookup.
-func (in *ingester) download(ctx context.Context, color string, months []string, baseURL string) error {
-	if err := os.MkdirAll(in.a.cfg.DataDir, 0o755); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	tmp, err := os.MkdirTemp(in.a.cfg.DataDir, "download-")
+// ingests it, and stores the zone lookup. It returns the datasets stored
+// (failed months are printed and counted).
+func (in *ingester) download(ctx context.Context, color string, months []string, baseURL string) ([]*dataset.Data, error) {
+	tmp, err := in.tempDir("download-")
 	if err != nil {
-		return fmt.Errorf("download folder: %w", err)
+		return nil, err
 	}
 	defer os.RemoveAll(tmp)
+	var out []*dataset.Data
 	d := &tlc.Downloader{BaseURL: baseURL, Log: in.a.log}
 	for _, month := range months {
 		u := d.MonthURL(color, month)
@@ -169,29 +173,66 @@ func (in *ingester) download(ctx context.Context, color string, months []string,
 		bar.finish()
 		if err != nil {
 			if ctx.Err() != nil {
-				return err
+				return nil, err
 			}
 			in.total++
-			in.failed++
+			in.errs = append(in.errs, err)
 			in.a.log.Error("download failed", "url", u, "err", err)
 			if in.json {
 				in.print(ingestResult{Report: tlc.Report{File: u, Color: color, Month: month}, Error: err.Error()})
 			}
 			continue
 		}
-		in.file(ctx, dst, dataset.IngestOptions{Name: u, Rule: in.rule, Month: month})
+		if ds := in.file(ctx, dst, dataset.IngestOptions{Name: u, Rule: in.rule, Month: month}); ds != nil {
+			out = append(out, ds)
+		}
 		os.Remove(dst)
 	}
 	zones := filepath.Join(tmp, tlc.ZonesFile)
 	d.Progress = nil
 	if err := d.Zones(ctx, zones); err != nil {
-		return fmt.Errorf("zone lookup: %w", err)
+		return nil, fmt.Errorf("zone lookup: %w", err)
 	}
 	if _, err := dataset.PutZones(ctx, in.store, zones); err != nil {
-		return err
+		return nil, err
 	}
 	in.a.log.Info("stored zone lookup", "uri", in.store.URI(dataset.ZonesKey))
-	return nil
+	return out, nil
+}
+
+// sample ingests the TLC sample built into the binary (see internal/sample)
+// and returns its datasets, the training month first.
+func (in *ingester) sample(ctx context.Context) ([]*dataset.Data, error) {
+	tmp, err := in.tempDir("sample-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	files, err := sample.WriteFiles(tmp)
+	if err != nil {
+		return nil, err
+	}
+	var out []*dataset.Data
+	for _, f := range files {
+		opt := dataset.IngestOptions{Name: "built-in sample " + filepath.Base(f), Rule: in.rule}
+		if d := in.file(ctx, f, opt); d != nil {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// tempDir makes a temporary folder in the data dir (beside the blob store,
+// so files move within one file system).
+func (in *ingester) tempDir(pattern string) (string, error) {
+	if err := os.MkdirAll(in.a.cfg.DataDir, 0o755); err != nil {
+		return "", fmt.Errorf("data dir: %w", err)
+	}
+	tmp, err := os.MkdirTemp(in.a.cfg.DataDir, pattern)
+	if err != nil {
+		return "", fmt.Errorf("temporary folder: %w", err)
+	}
+	return tmp, nil
 }
 
 // progressBar draws a download's progress on stderr when it is a terminal,

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"tripcast"
-	"tripcast/batch"
 	"tripcast/sim"
 	"tripcast/tlc"
 )
@@ -46,11 +45,11 @@ event on the stream ride_completed, after the ride's duration times
 			if err != nil {
 				return err
 			}
-			in, err := batch.Resolve(ctx, store, input, tlc.RuleCourse)
+			in, err := a.resolveMonth(ctx, store, input, tlc.RuleCourse)
 			if err != nil {
-				return fmt.Errorf("--input %s: %w", input, err)
+				return err
 			}
-			cfg := sim.Config{Trips: in.Trips, Rows: in.Rows, Month: in.Month, IDPrefix: idPrefix, Start: start,
+			cfg := sim.Config{Trips: in.Trips, Rows: in.Rows, Month: in.Manifest.Month, IDPrefix: idPrefix, Start: start,
 				MaxEvents: maxEvents, Interval: interval, Rate: rate, Concurrency: concurrency, TimeScale: timeScale, Logger: a.log}
 			if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
 				if groundTruth {

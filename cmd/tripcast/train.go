@@ -15,6 +15,7 @@ import (
 	"tripcast/dataset"
 	"tripcast/gbdt"
 	"tripcast/model"
+	"tripcast/tlc"
 	"tripcast/train"
 )
 
@@ -28,15 +29,11 @@ func (a *app) loadData(ctx context.Context, flag, ref string) (train.Data, error
 	if err != nil {
 		return train.Data{}, err
 	}
-	trips, m, err := dataset.Resolve(ctx, store, ref)
+	d, err := dataset.Resolve(ctx, store, ref, tlc.RuleDefault)
 	if err != nil {
 		return train.Data{}, fmt.Errorf("--%s %s: %w", flag, ref, err)
 	}
-	sum := m.SHA256
-	if sum == "" {
-		sum = m.SourceSHA256
-	}
-	return train.Data{Trips: trips, URI: m.URI, SHA256: sum}, nil
+	return train.FromDataset(d), nil
 }
 
 // loadTrainValid resolves --train (required) and --valid (required when

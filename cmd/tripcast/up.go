@@ -5,15 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"tripcast"
 	"tripcast/consume"
+	"tripcast/dataset"
+	"tripcast/internal/sample"
 	"tripcast/tlc"
 	"tripcast/train"
 )
@@ -38,9 +39,12 @@ SQLite, a local folder, NATS JetStream inside the process):
   - the champion alias followed: promote a version and it is served.
 
 With an empty registry it bootstraps first: it ingests the TLC files given by
---from (the first trains, the second validates; with one, a 10 % holdout
-validates), or downloads the months given by --month, trains gradient-boosted
-trees, registers the model and makes it champion. Then it serves.`,
+--from or downloads the months given by --month (as tripcast ingest does), or,
+with neither, the sample of real TLC data built into the binary (every second
+row of green 2021-01 and 2021-02: no network needed). The first month trains,
+the second validates (with one, a 10 % holdout validates). It trains
+gradient-boosted trees, registers the model and makes it champion. Then it
+serves.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithCancel(cmd.Context())
@@ -121,7 +125,9 @@ trees, registers the model and makes it champion. Then it serves.`,
 }
 
 // bootstrap trains and promotes a first model when the registry has no
-// champion; it does nothing when there is one.
+// champion; it does nothing when there is one. The data goes through the
+// same path as tripcast ingest: the --from files, the --month downloads, or,
+// with neither, the TLC sample built into the binary.
 func (a *app) bootstrap(ctx context.Context, from, months []string, color, baseURL string, rule tlc.Rule, params map[string]string) error {
 	tr, err := a.tracker(ctx, true)
 	if err != nil {
@@ -139,32 +145,39 @@ func (a *app) bootstrap(ctx context.Context, from, months []string, color, baseU
 	if err != nil {
 		return err
 	}
-	if len(months) > 0 {
-		dir := filepath.Join(a.cfg.DataDir, "downloads")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		for _, m := range months {
-			dst := filepath.Join(dir, tlc.FileName(color, m))
-			if _, err := os.Stat(dst); err != nil {
-				a.log.Info("downloading", "color", color, "month", m)
-				if err := tlc.Download(ctx, http.DefaultClient, baseURL, color, m, dst, nil); err != nil {
-					return fmt.Errorf("bootstrap: %w", err)
-				}
-			}
-			files = append(files, dst)
-		}
-	}
-	if len(files) == 0 {
-		return tripcast.FieldError("from", "the registry has no champion yet: give --from FILE (or --month YYYY-MM) to train a first model, or train and promote one with tripcast train")
-	}
 	store, err := a.blobStore(ctx)
 	if err != nil {
 		return err
 	}
-	a.log.Info("bootstrapping a first model", "files", files)
-	out, err := train.Bootstrap(ctx, tr, store, train.BootstrapOptions{
-		Files: files, Rule: rule, ModelName: a.cfg.ModelName, Params: params, Actor: actor(),
+	in := &ingester{a: a, store: store, rule: rule}
+	var data []*dataset.Data
+	if len(files) == 0 && len(months) == 0 {
+		a.log.Info("the registry is empty and neither --from nor --month is given: bootstrapping from the built-in sample (real TLC data shipped in the binary: every second row of "+
+			sample.Color+" "+strings.Join(sample.Months, " and ")+"); give --from or --month to train on whole months",
+			"color", sample.Color, "months", sample.Months)
+		if data, err = in.sample(ctx); err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+	} else {
+		a.log.Info("bootstrapping a first model", "files", files, "months", months)
+	}
+	for _, f := range files {
+		if d := in.file(ctx, f, dataset.IngestOptions{Rule: rule}); d != nil {
+			data = append(data, d)
+		}
+	}
+	if len(months) > 0 {
+		ds, err := in.download(ctx, color, months, baseURL)
+		if err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+		data = append(data, ds...)
+	}
+	if len(in.errs) > 0 {
+		return fmt.Errorf("bootstrap: %w", errors.Join(in.errs...))
+	}
+	out, err := train.Bootstrap(ctx, tr, train.BootstrapOptions{
+		Data: data, ModelName: a.cfg.ModelName, Params: params, Actor: actor(),
 	})
 	if err != nil {
 		return err

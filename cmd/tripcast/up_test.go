@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"tripcast/dataset"
 	"tripcast/internal/testfiles"
 )
 
@@ -35,11 +39,41 @@ func TestUp(t *testing.T) {
 	}
 }
 
+// TestUpSample starts tripcast up on an empty data dir with neither --from
+// nor --month: it bootstraps from the TLC sample built into the binary (no
+// files, no network) and answers predictions.
+func TestUpSample(t *testing.T) {
+	dir := t.TempDir()
+	httpAddr := freePort(t)
+	startCmd(t, "up", "--data-dir", dir, "--log-level", "warn", "--listen", httpAddr, "--param", "num_boost_round=20")
+	waitReady(t, "http://"+httpAddr+"/readyz")
+	code, m := postJSON(t, "http://"+httpAddr+"/v1/predict", `{"ride_id":1,"PULocationID":130,"DOLocationID":205,"trip_distance":3.66}`)
+	if pred, _ := m["prediction"].(map[string]any); code != 200 || m["version"] != "1" || pred["ride_duration"] == nil {
+		t.Fatalf("got %d %v, want a prediction of version 1", code, m)
+	}
+	// The champion was trained on the sample's 2021-01, validated on its
+	// 2021-02 (half the TLC rows each), stored as datasets like ingest's.
+	for month, rows := range map[string]int{"2021-01": 38259, "2021-02": 32286} {
+		b, err := os.ReadFile(filepath.Join(dir, "blobs", "datasets", "green", month, "default", "manifest.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var man dataset.Manifest
+		if err := json.Unmarshal(b, &man); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(man.Report.File, "built-in sample ") || man.Report.RowsRead != rows {
+			t.Fatalf("%s: got file %q with %d rows, want the built-in sample's %d", month, man.Report.File, man.Report.RowsRead, rows)
+		}
+	}
+}
+
 // TestUpDownload bootstraps from months downloaded from a TLC trip-data
 // site (a local server with the real files: there is no internet here).
 func TestUpDownload(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("/trip-data/", http.StripPrefix("/trip-data/", http.FileServer(http.Dir(testfiles.TLCDir(t)))))
+	mux.Handle("/misc/", http.StripPrefix("/misc/", http.FileServer(http.Dir(testfiles.TLCDir(t)))))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	dir := t.TempDir()
@@ -54,6 +88,13 @@ func TestUpDownload(t *testing.T) {
 	out, err := runCmd(t, "runs", "list", "--json", "--data-dir", dir)
 	if err != nil || !strings.Contains(out, "bootstrap") {
 		t.Fatalf("runs list: %v\n%s", err, out)
+	}
+	// The months went through tripcast ingest's download path: the raw
+	// files, the datasets and the zone lookup are stored.
+	for _, key := range []string{"raw/green/2021-01.parquet", "datasets/green/2021-02/default/manifest.json", dataset.ZonesKey} {
+		if _, err := os.Stat(filepath.Join(dir, "blobs", key)); err != nil {
+			t.Errorf("got %v, want %s stored", err, key)
+		}
 	}
 	t.Run("ErrNotPublished", func(t *testing.T) {
 		_, err := runCmd(t, "up", "--data-dir", t.TempDir(), "--log-level", "warn", "--listen", freePort(t),

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"tripcast"
 	"tripcast/internal/testfiles/tlcdata"
@@ -21,7 +23,7 @@ func TestDecodeEvent(t *testing.T) {
 		want     tripcast.Ride
 	}{
 		{"Nested", `{"ride_id": 256, "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}`,
-			tripcast.Ride{ID: "256", PULocationID: 130, DOLocationID: 205, TripDistance: 3.66}},
+			tripcast.Ride{ID: "256", IDNumeric: true, PULocationID: 130, DOLocationID: 205, TripDistance: 3.66}},
 		{"NestedPickup", `{"ride_id": "256", "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66, "pickup_datetime": "2021-01-01T00:15:56Z"}}`,
 			tripcast.Ride{ID: "256", PULocationID: 130, DOLocationID: 205, TripDistance: 3.66, PickupTime: pickup}},
 		{"Flat", `{"ride_id": "abc-1", "PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66, "pickup_datetime": "2021-01-01 00:15:56"}`,
@@ -39,15 +41,15 @@ func TestDecodeEvent(t *testing.T) {
 		{"PickupFraction", `{"ride_id":"x","PULocationID":1,"DOLocationID":2,"trip_distance":1,"pickup_datetime":"2021-01-01 00:15:56.250"}`,
 			tripcast.Ride{ID: "x", PULocationID: 1, DOLocationID: 2, TripDistance: 1, PickupTime: pickup.Add(250 * time.Millisecond)}},
 		{"FloatZones", `{"ride_id":1,"PULocationID":130.0,"DOLocationID":2.05e2,"trip_distance":3}`,
-			tripcast.Ride{ID: "1", PULocationID: 130, DOLocationID: 205, TripDistance: 3}},
+			tripcast.Ride{ID: "1", IDNumeric: true, PULocationID: 130, DOLocationID: 205, TripDistance: 3}},
 		{"IDExponent", `{"ride_id":2.56e2,"PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
-			tripcast.Ride{ID: "256", PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
+			tripcast.Ride{ID: "256", IDNumeric: true, PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
 		{"IDFraction", `{"ride_id":-1.5,"PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
-			tripcast.Ride{ID: "-1.5", PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
+			tripcast.Ride{ID: "-1.5", IDNumeric: true, PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
 		{"IDBigInteger", `{"ride_id":123456789012345678901234567890,"PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
-			tripcast.Ride{ID: "123456789012345678901234567890", PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
-		{"IDEscaped", `{"ride_id":"a\"b\u00e9\n","PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
-			tripcast.Ride{ID: "a\"bé\n", PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
+			tripcast.Ride{ID: "123456789012345678901234567890", IDNumeric: true, PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
+		{"IDEscaped", `{"ride_id":"a\"b\u00e9\/","PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
+			tripcast.Ride{ID: "a\"bé/", PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
 		{"EscapedKey", `{"ride\u005fid":"k","PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
 			tripcast.Ride{ID: "k", PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
 		{"UnknownKeysIgnored", `{"x":[1,{"y":[null,true,false,"s"]}],"ride_id":"u","ride":{"z":{},"PULocationID":7,"DOLocationID":8,"trip_distance":9,"fare":1e3},"PULocationID":"ignored"}`,
@@ -55,7 +57,14 @@ func TestDecodeEvent(t *testing.T) {
 		{"LastKeyWins", `{"ride_id":"a","ride_id":"b","PULocationID":1,"PULocationID":3,"DOLocationID":2,"trip_distance":1}`,
 			tripcast.Ride{ID: "b", PULocationID: 3, DOLocationID: 2, TripDistance: 1}},
 		{"Whitespace", " \n{ \"ride_id\" : 1 ,\t\"ride\" : { \"PULocationID\" : 1 , \"DOLocationID\" : 2 , \"trip_distance\" : -0 } }\r\n",
-			tripcast.Ride{ID: "1", PULocationID: 1, DOLocationID: 2}},
+			tripcast.Ride{ID: "1", IDNumeric: true, PULocationID: 1, DOLocationID: 2}},
+		// ride_id is optional: the adapter assigns one to an empty ID.
+		{"IDMissing", `{"PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
+			tripcast.Ride{PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
+		{"IDNull", `{"ride_id":null,"ride":{"PULocationID":1,"DOLocationID":2,"trip_distance":1}}`,
+			tripcast.Ride{PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
+		{"IDUnicodeNotControl", `{"ride_id":"\u00a0é\u2028","PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
+			tripcast.Ride{ID: "\u00a0é\u2028", PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
 	}
 	for _, tc := range ok {
 		t.Run("OK/"+tc.name, func(t *testing.T) {
@@ -87,10 +96,13 @@ func TestDecodeEvent(t *testing.T) {
 		{"ErrNaNInUnknownKey", `{"ride_id":1,"fare":NaN,"PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "", "invalid JSON: NaN is not a JSON value"},
 		{"ErrInfinityInIgnoredObject", `{"ride_id":1,"x":{"y":-Infinity},"PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "", "invalid JSON: -Infinity"},
 		{"ErrNaNInNestedUnknownKey", `{"ride_id":1,"ride":{"fare":NaN,"PULocationID":1,"DOLocationID":2,"trip_distance":1}}`, "", "invalid JSON"},
-		{"ErrMissingID", `{"PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "ride_id", "missing"},
 		{"ErrEmptyID", `{"ride_id":"","PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "ride_id", "must not be empty"},
 		{"ErrIDType", `{"ride_id":true,"PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "ride_id", "must be a string or a number, got a boolean"},
-		{"ErrIDNull", `{"ride_id":null,"PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "ride_id", "got null"},
+		{"ErrIDObject", `{"ride_id":{},"PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "ride_id", "must be a string or a number, got an object"},
+		{"ErrIDNUL", `{"ride_id":"a\u0000b","PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "ride_id", "must not contain control characters, got U+0000 at byte 1"},
+		{"ErrIDNewline", `{"ride_id":"a\n","PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "ride_id", "control characters, got U+000A"},
+		{"ErrIDDEL", "{\"ride_id\":\"a\x7f\",\"PULocationID\":1,\"DOLocationID\":2,\"trip_distance\":1}", "ride_id", "control characters, got U+007F"},
+		{"ErrIDC1", `{"ride_id":"\u0085","ride":{"PULocationID":1,"DOLocationID":2,"trip_distance":1}}`, "ride_id", "control characters, got U+0085"},
 		{"ErrIDLong", `{"ride_id":"` + string(bytes.Repeat([]byte("x"), 129)) + `","PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "ride_id", "at most 128 bytes"},
 		{"ErrIDBadUTF8", "{\"ride_id\":\"\xff\",\"PULocationID\":1,\"DOLocationID\":2,\"trip_distance\":1}", "ride_id", "UTF-8"},
 		{"ErrMissingPU", `{"ride_id":1,"DOLocationID":2,"trip_distance":1}`, "PULocationID", "missing"},
@@ -150,6 +162,7 @@ func TestDecodeEventRealRides(t *testing.T) {
 		if i%2 == 0 { // the course's nested format, numeric id, no pickup
 			ev = map[string]any{"ride_id": i, "ride": feats}
 			want.PickupTime = time.Time{}
+			want.IDNumeric = true
 		} else { // the seed's flat format, string id, TLC time format
 			feats["ride_id"] = want.ID
 			feats["pickup_datetime"] = want.PickupTime.Format("2006-01-02 15:04:05")
@@ -220,11 +233,26 @@ func reference(data []byte) (tripcast.Ride, bool) {
 	if err := dec.Decode(&top); err != nil || dec.More() {
 		return tripcast.Ride{}, false
 	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return tripcast.Ride{}, false
+	}
 	var r tripcast.Ride
 	switch id := top["ride_id"].(type) {
+	case nil: // absent or null: the adapter assigns one
 	case string:
+		// encoding/json replaces invalid UTF-8 by U+FFFD: look at the raw text.
+		if !utf8.Valid(raw["ride_id"]) || id == "" || len(id) > serve.MaxRideIDLen {
+			return r, false
+		}
+		for _, c := range id {
+			if unicode.IsControl(c) {
+				return r, false
+			}
+		}
 		r.ID = id
 	case json.Number:
+		r.IDNumeric = true
 		if bytes.ContainsAny([]byte(id), ".eE") {
 			x, err := id.Float64()
 			if err != nil {
@@ -234,10 +262,10 @@ func reference(data []byte) (tripcast.Ride, bool) {
 		} else {
 			r.ID = string(id)
 		}
+		if len(r.ID) > serve.MaxRideIDLen {
+			return r, false
+		}
 	default:
-		return r, false
-	}
-	if r.ID == "" || len(r.ID) > serve.MaxRideIDLen {
 		return r, false
 	}
 	feats := top
@@ -286,6 +314,10 @@ func FuzzDecodeEvent(f *testing.F) {
 		`{"ride_id":"\"","ride":{"PULocationID":NaN}}`,
 		`{"ride_id":1,"x":NaN,"PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
 		`{"ride_id":1,"x":[NaN],"y":{"z":Infinity},"PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
+		`{"PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
+		`{"ride_id":null,"ride":{"PULocationID":1,"DOLocationID":2,"trip_distance":1}}`,
+		`{"ride_id":"a\u0000","PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
+		"{\"ride_id\":\"\xff\",\"PULocationID\":1,\"DOLocationID\":2,\"trip_distance\":1}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -295,9 +327,6 @@ func FuzzDecodeEvent(f *testing.F) {
 			t.Fatalf("%q: got %+v, want an error: not valid JSON", data, got)
 		}
 		want, ok := reference(data)
-		if !utf8Valid(want.ID) {
-			ok = false
-		}
 		if ok != (err == nil) {
 			t.Fatalf("%q: got %+v, %v; reference ok=%v %+v", data, got, err, ok, want)
 		}
@@ -306,8 +335,6 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 	})
 }
-
-func utf8Valid(s string) bool { return bytes.Equal([]byte(s), bytes.ToValidUTF8([]byte(s), nil)) }
 
 var benchEvents = [][]byte{
 	[]byte(`{"ride_id": 256, "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}`),

@@ -474,14 +474,19 @@ func (s *scanner) end() error {
 // adapter assigns one (HTTP generates one and returns it; a stream derives it
 // from the message's identity). When given it is a string (see ValidRideID)
 // or a number (Ride.IDNumeric set; rendered as written when an integer
-// literal, else in shortest decimal form without exponent: 2.56e2 is "256"). PULocationID and
-// DOLocationID are integral numbers in [MinZoneID, MaxZoneID] (130.0 is
-// accepted); trip_distance a number in [0, MaxTripDistance]. NaN and
-// infinities (bare, as Python writes them, or as strings) are refused.
-// pickup_datetime is optional (absent or null): RFC 3339 or
-// "2006-01-02 15:04:05" (with 'T' or a fraction also accepted); the wall
-// clock is kept as written, as a UTC time.Time, the convention of
-// tripcast.Trips (a zone offset is accepted and ignored).
+// literal, else in shortest decimal form without exponent: 2.56e2 is
+// "256").
+//
+// PULocationID and DOLocationID are integral numbers in [MinZoneID,
+// MaxZoneID] (130.0 is accepted); trip_distance a number in [0,
+// MaxTripDistance] (-0 reads as 0). Each may also be a numeric string, as
+// producers in the wild send them ("254", "3.66"): a string holding a plain
+// decimal number, -?(0|[1-9][0-9]*)(\.[0-9]+)?, read as that number ("-0"
+// too, as the number -0 is). Any other string is refused ("abc", "", " 12",
+// "1e400", "007", "+1"), and so are NaN and infinities (bare, as Python
+// writes them, or as strings).
+//
+// pickup_datetime is optional (absent or null): see ParseTime.
 //
 // Errors are EINVALID; tripcast.ErrorField names the field ("" for a JSON
 // syntax error).
@@ -491,9 +496,8 @@ func DecodeEvent(data []byte) (tripcast.Ride, error) {
 	if err := s.event(&ev); err != nil {
 		return tripcast.Ride{}, err
 	}
-	var r tripcast.Ride
-	var err error
-	if r.ID, r.IDNumeric, err = rideID(ev.id); err != nil {
+	id, numeric, err := rideID(ev.id)
+	if err != nil {
 		return tripcast.Ride{}, err
 	}
 	f, names := &ev.flat, &flatNames
@@ -504,6 +508,36 @@ func DecodeEvent(data []byte) (tripcast.Ride, error) {
 	default:
 		return tripcast.Ride{}, tripcast.FieldError("ride", "must be an object, got %s", ev.ride.kind)
 	}
+	r, err := ride(f, names)
+	if err != nil {
+		return tripcast.Ride{}, err
+	}
+	r.ID, r.IDNumeric = id, numeric
+	return r, nil
+}
+
+// ParseRide reads a ride from the text of its fields, as a row of a CSV file
+// holds them: the zones and the distance as DecodeEvent reads numeric strings
+// (a plain decimal number, the same ranges), the pickup time as ParseTime
+// does. An empty text is a missing field (pickup: unknown). Errors are
+// EINVALID naming the field ("PULocationID", ...); Ride.ID is left empty.
+func ParseRide(pu, do, dist, pickup string) (tripcast.Ride, error) {
+	var f rideFields
+	for _, c := range [...]struct {
+		v    *value
+		text string
+	}{{&f.pu, pu}, {&f.do, do}, {&f.dist, dist}, {&f.pickup, pickup}} {
+		if c.text != "" {
+			*c.v = value{kind: kString, raw: []byte(c.text)}
+		}
+	}
+	return ride(&f, &flatNames)
+}
+
+// ride validates the feature fields f, naming them names in errors.
+func ride(f *rideFields, names *[4]string) (tripcast.Ride, error) {
+	var r tripcast.Ride
+	var err error
 	if r.PULocationID, err = zone(f.pu, names[0]); err != nil {
 		return tripcast.Ride{}, err
 	}
@@ -582,26 +616,76 @@ func ValidRideID(s string) error {
 	return nil
 }
 
-// number returns v as a finite float64, or a FieldError.
+// number returns v, a number or a numeric string (see DecodeEvent), as a
+// finite float64, or a FieldError.
 func number(v value, field string) (float64, error) {
 	switch v.kind {
 	case kAbsent:
 		return 0, tripcast.FieldError(field, "missing")
 	case kNumber:
-		x, err := strconv.ParseFloat(string(v.raw), 64)
-		if err != nil || math.IsInf(x, 0) {
-			return 0, tripcast.FieldError(field, "number %s out of range", v.raw)
+	case kString:
+		raw := v.raw
+		if v.esc { // rare: a digit needs no escape
+			s, ok := unescape(raw)
+			if !ok {
+				return 0, tripcast.FieldError(field, "invalid string escape")
+			}
+			raw = []byte(s)
 		}
-		return x, nil
+		if !plainDecimal(raw) {
+			if x, err := strconv.ParseFloat(string(raw), 64); err == nil && (math.IsNaN(x) || math.IsInf(x, 0)) {
+				return 0, tripcast.FieldError(field, "must be a finite number, got string %q", short(raw))
+			}
+			return 0, tripcast.FieldError(field, "must be a number or a string holding a plain decimal number such as \"12\" or \"3.5\", got string %q", short(raw))
+		}
+		v.raw = raw
 	case kNonFinite:
 		return 0, tripcast.FieldError(field, "must be a finite number, got %s", v.raw)
-	case kString:
-		if x, err := strconv.ParseFloat(string(v.raw), 64); err == nil && (math.IsNaN(x) || math.IsInf(x, 0)) {
-			return 0, tripcast.FieldError(field, "must be a finite number, got string %q", v.raw)
-		}
-		return 0, tripcast.FieldError(field, "must be a number, got a string")
+	default:
+		return 0, tripcast.FieldError(field, "must be a number, got %s", v.kind)
 	}
-	return 0, tripcast.FieldError(field, "must be a number, got %s", v.kind)
+	x, err := strconv.ParseFloat(string(v.raw), 64)
+	if err != nil || math.IsInf(x, 0) {
+		return 0, tripcast.FieldError(field, "number %s out of range", short(v.raw))
+	}
+	return x, nil
+}
+
+// plainDecimal reports whether b is a JSON number without exponent:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?. That is the one unambiguous way to write a
+// number in a string: no sign "+", no leading zero (octal to some readers),
+// no spaces, no exponent, no NaN or Infinity.
+func plainDecimal(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	start := i
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	if n := i - start; n == 0 || n > 1 && b[start] == '0' {
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		frac := i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		if i == frac {
+			return false
+		}
+	}
+	return i == len(b)
+}
+
+// short returns b cut to 40 bytes for an error message.
+func short(b []byte) []byte {
+	if len(b) > 40 {
+		return append(b[:37:37], "..."...)
+	}
+	return b
 }
 
 func zone(v value, field string) (int, error) {
@@ -660,8 +744,14 @@ func pickup(v value, field string) (time.Time, error) {
 
 // ParseTime parses a pickup time as the event decoder does: RFC 3339, or
 // "2006-01-02 15:04:05" / "2006-01-02T15:04:05" with an optional fraction of
-// a second. It returns the wall clock as written, as a UTC time (a zone
-// offset is dropped), the convention of tripcast.Trips.
+// a second ("2026-12-04T15:35:21.265562", as Python's isoformat writes).
+//
+// A time without a zone is a New York wall clock, as the TLC records are:
+// it is kept as written, in a UTC time.Time holding that wall clock (the
+// convention of tripcast.Trips, which the features read hour and weekday
+// from). A zone offset, when given, is dropped and the wall clock kept as
+// written: "2021-01-01T00:15:56Z" reads as 00:15:56 New York time, not
+// 19:15:56.
 func ParseTime(text string) (time.Time, error) {
 	s := text
 	var t time.Time

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 	"unicode"
@@ -63,6 +65,17 @@ func TestDecodeEvent(t *testing.T) {
 			tripcast.Ride{PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
 		{"IDNull", `{"ride_id":null,"ride":{"PULocationID":1,"DOLocationID":2,"trip_distance":1}}`,
 			tripcast.Ride{PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
+		// Zones and distance as numeric strings, as producers in the wild send them.
+		{"NumericStrings", `{"ride_id":"s","PULocationID":"254","DOLocationID":"227","trip_distance":"3.66"}`,
+			tripcast.Ride{ID: "s", PULocationID: 254, DOLocationID: 227, TripDistance: 3.66}},
+		{"NumericStringsNested", `{"ride_id":7,"ride":{"PULocationID":"130.0","DOLocationID":"1","trip_distance":"-0"}}`,
+			tripcast.Ride{ID: "7", IDNumeric: true, PULocationID: 130, DOLocationID: 1}},
+		{"NumericStringEscaped", `{"ride_id":"s","PULocationID":"\u0032","DOLocationID":"2\u0030","trip_distance":"0.5"}`,
+			tripcast.Ride{ID: "s", PULocationID: 2, DOLocationID: 20, TripDistance: 0.5}},
+		// The seed's simulator (sim) sends exactly this.
+		{"Simulator", `{"ride_id": "ride_1796398521264_3190", "PULocationID": "254", "DOLocationID": "227", "trip_distance": 26.93, "pickup_datetime": "2026-12-04T15:35:21.265562"}`,
+			tripcast.Ride{ID: "ride_1796398521264_3190", PULocationID: 254, DOLocationID: 227, TripDistance: 26.93,
+				PickupTime: time.Date(2026, 12, 4, 15, 35, 21, 265562000, time.UTC)}},
 		{"IDUnicodeNotControl", `{"ride_id":"\u00a0é\u2028","PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
 			tripcast.Ride{ID: "\u00a0é\u2028", PULocationID: 1, DOLocationID: 2, TripDistance: 1}},
 	}
@@ -110,8 +123,25 @@ func TestDecodeEvent(t *testing.T) {
 		{"ErrMissingDistance", `{"ride_id":1,"PULocationID":1,"DOLocationID":2}`, "trip_distance", "missing"},
 		{"ErrFlatFieldsNotUsedWhenNested", `{"ride_id":1,"ride":{},"PULocationID":1,"DOLocationID":2,"trip_distance":1}`, "ride.PULocationID", "missing"},
 		{"ErrRideNotObject", `{"ride_id":1,"ride":[1]}`, "ride", "must be an object, got an array"},
-		{"ErrWrongType", `{"ride_id":1,"PULocationID":"abc","DOLocationID":2,"trip_distance":1}`, "PULocationID", "must be a number, got a string"},
-		{"ErrNumericString", `{"ride_id":1,"PULocationID":1,"DOLocationID":"2","trip_distance":1}`, "DOLocationID", "must be a number, got a string"},
+		{"ErrWrongType", `{"ride_id":1,"PULocationID":true,"DOLocationID":2,"trip_distance":1}`, "PULocationID", "must be a number, got a boolean"},
+		{"ErrNotNumericString", `{"ride_id":1,"PULocationID":"abc","DOLocationID":2,"trip_distance":1}`, "PULocationID", `must be a number or a string holding a plain decimal number such as "12" or "3.5", got string "abc"`},
+		{"ErrNumericStringExponent", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":"1e400"}`, "trip_distance", `plain decimal number such as "12" or "3.5", got string "1e400"`},
+		{"ErrNumericStringSpace", `{"ride_id":1,"ride":{"PULocationID":" 12","DOLocationID":2,"trip_distance":1}}`, "ride.PULocationID", `got string " 12"`},
+		{"ErrNumericStringTrailingSpace", `{"ride_id":1,"PULocationID":1,"DOLocationID":"12 ","trip_distance":1}`, "DOLocationID", `got string "12 "`},
+		{"ErrNumericStringEmpty", `{"ride_id":1,"PULocationID":1,"DOLocationID":"","trip_distance":1}`, "DOLocationID", `got string ""`},
+		{"ErrNumericStringLeadingZero", `{"ride_id":1,"PULocationID":"007","DOLocationID":2,"trip_distance":1}`, "PULocationID", `got string "007"`},
+		{"ErrNumericStringPlus", `{"ride_id":1,"PULocationID":"+7","DOLocationID":2,"trip_distance":1}`, "PULocationID", `got string "+7"`},
+		{"ErrNumericStringHex", `{"ride_id":1,"PULocationID":"0x10","DOLocationID":2,"trip_distance":1}`, "PULocationID", `got string "0x10"`},
+		{"ErrNumericStringDotOnly", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":"1."}`, "trip_distance", `got string "1."`},
+		{"ErrNumericStringNoInteger", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":".5"}`, "trip_distance", `got string ".5"`},
+		{"ErrNumericStringLong", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":"` + strings.Repeat("x", 100) + `"}`, "trip_distance", `got string "` + strings.Repeat("x", 37) + `..."`},
+		{"ErrStringInfinity", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":"Infinity"}`, "trip_distance", `must be a finite number, got string "Infinity"`},
+		{"ErrStringMinusInfinity", `{"ride_id":1,"PULocationID":"-Infinity","DOLocationID":2,"trip_distance":1}`, "PULocationID", `must be a finite number, got string "-Infinity"`},
+		{"ErrNumericStringZoneRange", `{"ride_id":1,"PULocationID":"266","DOLocationID":2,"trip_distance":1}`, "PULocationID", "between 1 and 265, got 266"},
+		{"ErrNumericStringMinusZeroZone", `{"ride_id":1,"PULocationID":"-0","DOLocationID":2,"trip_distance":1}`, "PULocationID", "between 1 and 265, got -0"},
+		{"ErrNumericStringZoneFraction", `{"ride_id":1,"PULocationID":"130.5","DOLocationID":2,"trip_distance":1}`, "PULocationID", "must be an integer taxi zone, got 130.5"},
+		{"ErrNumericStringNegativeDistance", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":"-0.1"}`, "trip_distance", "must be between 0 and 500 miles, got -0.1"},
+		{"ErrNumericStringOverflow", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":"1` + strings.Repeat("0", 400) + `"}`, "trip_distance", "out of range"},
 		{"ErrNullDistance", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":null}`, "trip_distance", "must be a number, got null"},
 		{"ErrBareNaN", `{"ride_id":1,"PULocationID":1,"DOLocationID":2,"trip_distance":NaN}`, "trip_distance", "must be a finite number, got NaN"},
 		{"ErrBareInfinity", `{"ride_id":1,"ride":{"PULocationID":1,"DOLocationID":2,"trip_distance":Infinity}}`, "ride.trip_distance", "must be a finite number, got Infinity"},
@@ -166,6 +196,11 @@ func TestDecodeEventRealRides(t *testing.T) {
 		} else { // the seed's flat format, string id, TLC time format
 			feats["ride_id"] = want.ID
 			feats["pickup_datetime"] = want.PickupTime.Format("2006-01-02 15:04:05")
+			if i%4 == 3 { // numeric strings, as the seed's simulator sends zones
+				feats["PULocationID"] = strconv.Itoa(want.PULocationID)
+				feats["DOLocationID"] = strconv.Itoa(want.DOLocationID)
+				feats["trip_distance"] = strconv.FormatFloat(want.TripDistance, 'f', -1, 64)
+			}
 			ev = feats
 		}
 		data, err := json.Marshal(ev)
@@ -188,6 +223,42 @@ func TestDecodeEventRealRides(t *testing.T) {
 		}
 	}
 	t.Logf("%d rides decoded, %d refused", trips.Len()-refused, refused)
+}
+
+// TestParseRide reads rides from field texts, as CSV rows hold them: the
+// same numeric strings and ranges as DecodeEvent.
+func TestParseRide(t *testing.T) {
+	t.Run("OK", func(t *testing.T) {
+		got, err := serve.ParseRide("254", "227", "26.93", "2026-12-04T15:35:21.265562")
+		want := tripcast.Ride{PULocationID: 254, DOLocationID: 227, TripDistance: 26.93, PickupTime: time.Date(2026, 12, 4, 15, 35, 21, 265562000, time.UTC)}
+		if err != nil || got != want {
+			t.Errorf("got %+v, %v, want %+v", got, err, want)
+		}
+	})
+	t.Run("OKNoPickup", func(t *testing.T) {
+		got, err := serve.ParseRide("1", "265.0", "0", "")
+		if want := (tripcast.Ride{PULocationID: 1, DOLocationID: 265}); err != nil || got != want {
+			t.Errorf("got %+v, %v, want %+v", got, err, want)
+		}
+	})
+	for _, tc := range []struct{ name, pu, do, dist, pickup, field, msg string }{
+		{"ErrMissing", "1", "", "1", "", "DOLocationID", "missing"},
+		{"ErrExponent", "1", "2", "1e2", "", "trip_distance", `got string "1e2"`},
+		{"ErrSpace", " 1", "2", "1", "", "PULocationID", `got string " 1"`},
+		{"ErrNaN", "1", "2", "NaN", "", "trip_distance", `must be a finite number, got string "NaN"`},
+		{"ErrZone", "0", "2", "1", "", "PULocationID", "between 1 and 265, got 0"},
+		{"ErrZoneFraction", "1.5", "2", "1", "", "PULocationID", "must be an integer taxi zone"},
+		{"ErrDistance", "1", "2", "501", "", "trip_distance", "between 0 and 500 miles"},
+		{"ErrPickup", "1", "2", "1", "01/02/2021", "pickup_datetime", "must be a time"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := serve.ParseRide(tc.pu, tc.do, tc.dist, tc.pickup)
+			if err == nil || tripcast.ErrorCode(err) != tripcast.EINVALID || tripcast.ErrorField(err) != tc.field ||
+				!strings.Contains(tripcast.ErrorMessage(err), tc.msg) {
+				t.Errorf("got %+v, %v, want %s error on field %s containing %q", r, err, tripcast.EINVALID, tc.field, tc.msg)
+			}
+		})
+	}
 }
 
 func TestSplitArray(t *testing.T) {
@@ -275,11 +346,19 @@ func reference(data []byte) (tripcast.Ride, bool) {
 		}
 	}
 	num := func(k string) (float64, bool) {
-		n, ok := feats[k].(json.Number)
-		if !ok {
+		var n string
+		switch v := feats[k].(type) {
+		case json.Number:
+			n = string(v)
+		case string:
+			if !plainDecimalRE.MatchString(v) {
+				return 0, false
+			}
+			n = v
+		default:
 			return 0, false
 		}
-		x, err := n.Float64()
+		x, err := strconv.ParseFloat(n, 64)
 		return x, err == nil
 	}
 	pu, ok1 := num("PULocationID")
@@ -303,6 +382,9 @@ func reference(data []byte) (tripcast.Ride, bool) {
 	return r, true
 }
 
+// plainDecimalRE is the numeric string DecodeEvent accepts, for reference.
+var plainDecimalRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?$`)
+
 // FuzzDecodeEvent checks the hand-written scanner against encoding/json: it
 // never accepts what json.Valid refuses, and it decodes exactly what the
 // reference decodes.
@@ -315,6 +397,9 @@ func FuzzDecodeEvent(f *testing.F) {
 		`{"ride_id":1,"x":NaN,"PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
 		`{"ride_id":1,"x":[NaN],"y":{"z":Infinity},"PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
 		`{"PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
+		`{"ride_id": "ride_1796398521264_3190", "PULocationID": "254", "DOLocationID": "227", "trip_distance": 26.93, "pickup_datetime": "2026-12-04T15:35:21.265562"}`,
+		`{"ride":{"PULocationID":"1.0","DOLocationID":"\u0032","trip_distance":"-0"}}`,
+		`{"PULocationID":"007","DOLocationID":"1e2","trip_distance":" 1"}`,
 		`{"ride_id":null,"ride":{"PULocationID":1,"DOLocationID":2,"trip_distance":1}}`,
 		`{"ride_id":"a\u0000","PULocationID":1,"DOLocationID":2,"trip_distance":1}`,
 		"{\"ride_id\":\"\xff\",\"PULocationID\":1,\"DOLocationID\":2,\"trip_distance\":1}",
@@ -341,9 +426,12 @@ var benchEvents = [][]byte{
 	[]byte(`{"ride_id": "8f1c2a", "PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66, "pickup_datetime": "2021-01-01 00:15:56"}`),
 }
 
+// simulatorEvent is what the seed's simulator sends: zones as numeric strings.
+var simulatorEvent = []byte(`{"ride_id": "ride_1796398521264_3190", "PULocationID": "254", "DOLocationID": "227", "trip_distance": 26.93, "pickup_datetime": "2026-12-04T15:35:21.265562"}`)
+
 func BenchmarkDecodeEvent(b *testing.B) {
-	for i, ev := range benchEvents {
-		b.Run([]string{"Nested", "FlatPickup"}[i], func(b *testing.B) {
+	for i, ev := range append(benchEvents[:len(benchEvents):len(benchEvents)], simulatorEvent) {
+		b.Run([]string{"Nested", "FlatPickup", "Simulator"}[i], func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(ev)))
 			for b.Loop() {

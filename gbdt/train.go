@@ -214,6 +214,7 @@ type trainer struct {
 	parts    []partTask
 	multi    []int32 // split nodes cut into several blocks
 	maxCodes int     // largest nbins+1 over features
+	growth   growth  // the tree being grown (boost)
 }
 
 // histTask is one unit of histogram work: feature f of rows [lo, hi) of a
@@ -312,7 +313,7 @@ func (t *trainer) boost(rng *rand.Rand, pred []float32) tree {
 	g, ns := t.sampleRows(rng, pred)
 	t.sampleFeatures(rng)
 	b := t.newGrowth()
-	level := t.growRoot(b, g, ns)
+	level := []*tnode{t.growRoot(b, g, ns)}
 	for depth := 0; depth < t.p.MaxDepth && len(level) > 0; depth++ {
 		split, best := t.chooseSplits(b, level, pred, depth)
 		if depth+1 >= t.p.MaxDepth {
@@ -472,12 +473,14 @@ type growth struct {
 	nr   int     // bin-range entries per node
 }
 
-// newGrowth starts a tree. Nodes come from a slab reused by every tree (a
-// tree has at most 2·rows+1 nodes and 2^(depth+1)-1); each node's bin
-// ranges from one array per tree.
+// newGrowth starts a tree in t.growth (no allocation per tree but the
+// tree's own arrays). Nodes come from a slab reused by every tree (a tree
+// has at most 2·rows+1 nodes and 2^(depth+1)-1); each node's bin ranges
+// from one array per tree.
 func (t *trainer) newGrowth() *growth {
 	p := &t.p
-	b := &growth{}
+	b := &t.growth
+	*b = growth{}
 	b.tr.alloc(min(1<<(p.MaxDepth+1)-1, 2*len(t.rg)+1))
 	maxNodes := min(1<<(p.MaxDepth+1)-1, 2*len(t.rg)+1)
 	if cap(t.slab) < maxNodes {
@@ -503,8 +506,8 @@ func (b *growth) newRange(from []int32) []int32 {
 }
 
 // growRoot makes the root of ns rows summing gradient g, with its histogram
-// when it may split, and returns the first level.
-func (t *trainer) growRoot(b *growth, g float64, ns int) []*tnode {
+// when it may split.
+func (t *trainer) growRoot(b *growth, g float64, ns int) *tnode {
 	p := &t.p
 	root := b.newNode(tnode{id: 0, lo: 0, hi: int32(ns), g: g, h: float64(ns)})
 	root.rng = b.newRange(nil)
@@ -512,7 +515,6 @@ func (t *trainer) growRoot(b *growth, g float64, ns int) []*tnode {
 		root.rng[2*f], root.rng[2*f+1] = 0, int32(bn.nbins-1)
 	}
 	b.tr.addNode(-1, t.weight(g, float64(ns)), float64(ns))
-	level := []*tnode{root}
 	if t.splittable(root) && p.MaxDepth > 0 {
 		root.hist = t.getHist()
 		if t.root != nil {
@@ -525,10 +527,10 @@ func (t *trainer) growRoot(b *growth, g float64, ns int) []*tnode {
 				}
 			})
 		} else {
-			t.buildHists(level)
+			t.buildHists([]*tnode{root})
 		}
 	}
-	return level
+	return root
 }
 
 // chooseSplits finds the best split of every node of level on every

@@ -19,7 +19,7 @@ const (
 	MaxZoneID       = 265 // largest TLC taxi zone
 	MaxTripDistance = 500 // miles
 	MaxRideIDLen    = 128 // bytes
-	maxDepth        = 64  // JSON nesting accepted in ignored values
+	maxDepth        = 64  // JSON nesting of objects and arrays accepted
 )
 
 // The event decoder below walks the event with jsonscan's strict scanner

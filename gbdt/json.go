@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"tripcast/internal/atomicfile"
+	"tripcast/internal/jsonscan"
 )
 
 // The model file is XGBoost's JSON model schema (as written by XGBoost 1.7's
@@ -586,7 +587,8 @@ func LoadFile(path string) (*Model, error) {
 }
 
 // Reading is a single pass over the document by jsonParser, a small
-// recursive-descent JSON parser that fills the xgb* structs directly.
+// recursive-descent walker over jsonscan's scanner that fills the xgb*
+// structs directly.
 // encoding/json cost ~0.5 s on a 12 MB model: Unmarshal first validates
 // the whole input, then decodes it again through reflection, and every
 // numeric array went through numArr.UnmarshalJSON (one more scan, one
@@ -596,13 +598,11 @@ func LoadFile(path string) (*Model, error) {
 // exactly JSON plus XGBoost's bare NaN, Infinity and -Infinity, and reports
 // the offset of a syntax error.
 
-// maxJSONDepth bounds nesting in skipped values (encoding/json's limit).
+// maxJSONDepth bounds nesting (encoding/json's limit).
 const maxJSONDepth = 10000
 
 type jsonParser struct {
-	b     []byte
-	i     int
-	depth int
+	jsonscan.Scanner
 	// nums is scratch for the array being read; arena is carved into the
 	// final arrays (exact length), so a model costs a few large
 	// allocations instead of one per array.
@@ -611,9 +611,9 @@ type jsonParser struct {
 }
 
 func parseModelJSON(b []byte) (*xgbFile, error) {
-	p := &jsonParser{b: b}
+	p := newParser(b)
 	doc := &xgbFile{}
-	p.ws()
+	p.WS()
 	if p.null() {
 		// Like encoding/json: null leaves the document empty.
 	} else if err := p.fields(func(key []byte) error {
@@ -628,15 +628,18 @@ func parseModelJSON(b []byte) (*xgbFile, error) {
 		case "version":
 			return p.intSlice(&doc.Version, "version")
 		}
-		return p.skip()
+		return p.Skip()
 	}, "document"); err != nil {
 		return nil, err
 	}
-	p.ws()
-	if p.i < len(p.b) {
-		return nil, p.syntaxErr("after top-level value")
+	if err := p.End(); err != nil {
+		return nil, err
 	}
 	return doc, nil
+}
+
+func newParser(b []byte) *jsonParser {
+	return &jsonParser{Scanner: jsonscan.Scanner{B: b, MaxDepth: maxJSONDepth, AllowNonFinite: true}}
 }
 
 func (p *jsonParser) learner(l *xgbLearner) error {
@@ -668,7 +671,7 @@ func (p *jsonParser) learner(l *xgbLearner) error {
 							return p.gbtree(gb.Model)
 						}, "gradient_booster.model")
 					}
-					return p.skip()
+					return p.Skip()
 				}, "gradient_booster")
 			}, "gradient_booster")
 		case "objective":
@@ -684,11 +687,11 @@ func (p *jsonParser) learner(l *xgbLearner) error {
 					case "reg_loss_param":
 						return p.stringMap(&o.RegLossParam, "objective.reg_loss_param")
 					}
-					return p.skip()
+					return p.Skip()
 				}, "objective")
 			}, "objective")
 		}
-		return p.skip()
+		return p.Skip()
 	}, "learner")
 }
 
@@ -698,7 +701,7 @@ func (p *jsonParser) gbtree(g *xgbGBTree) error {
 		case "gbtree_model_param":
 			return p.stringMap(&g.GBTreeModelParam, "gbtree_model_param")
 		case "iteration_indptr":
-			p.ws()
+			p.WS()
 			if p.null() {
 				g.IterationIndptr = nil
 				return nil
@@ -716,7 +719,7 @@ func (p *jsonParser) gbtree(g *xgbGBTree) error {
 			}
 			return nil
 		case "trees":
-			p.ws()
+			p.WS()
 			if p.null() {
 				g.Trees = nil
 				return nil
@@ -731,13 +734,13 @@ func (p *jsonParser) gbtree(g *xgbGBTree) error {
 				return err
 			}, "trees")
 		}
-		return p.skip()
+		return p.Skip()
 	}, "gradient_booster.model")
 }
 
 // treeElem parses one element of the trees array: a tree or null.
 func (p *jsonParser) treeElem() (*xgbTree, error) {
-	p.ws()
+	p.WS()
 	if p.null() {
 		return nil, nil
 	}
@@ -778,7 +781,7 @@ func (p *jsonParser) tree(t *xgbTree) error {
 		case "sum_hessian":
 			a = &t.SumHessian
 		case "id":
-			p.ws()
+			p.WS()
 			if p.null() {
 				return nil
 			}
@@ -794,7 +797,7 @@ func (p *jsonParser) tree(t *xgbTree) error {
 		case "tree_param":
 			return p.stringMap(&t.TreeParam, "tree_param")
 		default:
-			return p.skip()
+			return p.Skip()
 		}
 		if err := p.numArr(a); err != nil {
 			return fmt.Errorf("%s: %w", key, err)
@@ -803,50 +806,22 @@ func (p *jsonParser) tree(t *xgbTree) error {
 	}, "tree")
 }
 
-// syntaxErr reports the byte at the parser's position.
-func (p *jsonParser) syntaxErr(where string) error {
-	if p.i >= len(p.b) {
-		return fmt.Errorf("unexpected end of JSON input (%s)", where)
-	}
-	return fmt.Errorf("invalid character %q %s at offset %d", p.b[p.i], where, p.i)
-}
-
 // typeErr reports a value of the wrong kind for field.
 func (p *jsonParser) typeErr(field, want string) error {
-	end := min(p.i+40, len(p.b))
-	return fmt.Errorf("%s: want %s, got %s", field, want, p.b[p.i:end])
+	end := min(p.I+40, len(p.B))
+	return fmt.Errorf("%s: want %s, got %s", field, want, p.B[p.I:end])
 }
 
-func (p *jsonParser) ws() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
-	}
-}
-
-// lit consumes the literal s if it comes next.
-func (p *jsonParser) lit(s string) bool {
-	if len(p.b)-p.i >= len(s) && string(p.b[p.i:p.i+len(s)]) == s {
-		p.i += len(s)
-		return true
-	}
-	return false
-}
-
-func (p *jsonParser) null() bool { return p.lit("null") }
+func (p *jsonParser) null() bool { return p.Lit("null") }
 
 // ptr parses a value into a pointer field: null leaves it nil (calls
 // nothing), anything else is parsed by fn.
 func (p *jsonParser) ptr(fn func() error, field string) error {
-	p.ws()
+	p.WS()
 	if p.null() {
 		return nil
 	}
-	if p.i >= len(p.b) || p.b[p.i] != '{' {
+	if p.Peek() != '{' {
 		return p.typeErr(field, "an object")
 	}
 	return fn()
@@ -856,47 +831,14 @@ func (p *jsonParser) ptr(fn func() error, field string) error {
 // the next read) with the parser before the value; fn must consume the
 // value.
 func (p *jsonParser) object(fn func(key []byte) error, field string) error {
-	p.ws()
-	if p.i >= len(p.b) || p.b[p.i] != '{' {
-		if p.i >= len(p.b) {
-			return p.syntaxErr("looking for beginning of value")
+	p.WS()
+	if p.Peek() != '{' {
+		if p.I >= len(p.B) {
+			return p.Err("a value")
 		}
 		return p.typeErr(field, "an object")
 	}
-	p.i++
-	p.ws()
-	if p.i < len(p.b) && p.b[p.i] == '}' {
-		p.i++
-		return nil
-	}
-	for {
-		p.ws()
-		key, err := p.keyBytes()
-		if err != nil {
-			return err
-		}
-		p.ws()
-		if p.i >= len(p.b) || p.b[p.i] != ':' {
-			return p.syntaxErr("after object key")
-		}
-		p.i++
-		if err := fn(key); err != nil {
-			return err
-		}
-		p.ws()
-		if p.i >= len(p.b) {
-			return p.syntaxErr("after object key:value pair")
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			return nil
-		default:
-			return p.syntaxErr("after object key:value pair")
-		}
-	}
+	return p.Object(fn)
 }
 
 // fields is object for the xgb* structs: like encoding/json, a key
@@ -916,70 +858,14 @@ func (p *jsonParser) fields(fn func(key []byte) error, field string) error {
 // array parses [value, ...], calling fn before each value; fn must consume
 // it.
 func (p *jsonParser) array(fn func() error, field string) error {
-	p.ws()
-	if p.i >= len(p.b) || p.b[p.i] != '[' {
-		if p.i >= len(p.b) {
-			return p.syntaxErr("looking for beginning of value")
+	p.WS()
+	if p.Peek() != '[' {
+		if p.I >= len(p.B) {
+			return p.Err("a value")
 		}
 		return p.typeErr(field, "an array")
 	}
-	p.i++
-	p.ws()
-	if p.i < len(p.b) && p.b[p.i] == ']' {
-		p.i++
-		return nil
-	}
-	for {
-		if err := fn(); err != nil {
-			return err
-		}
-		p.ws()
-		if p.i >= len(p.b) {
-			return p.syntaxErr("after array element")
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			return nil
-		default:
-			return p.syntaxErr("after array element")
-		}
-	}
-}
-
-// stringToken scans the string at the parser's position and returns its
-// raw contents (between the quotes) and whether it is plain: no escapes,
-// valid UTF-8, so the raw bytes are the value.
-func (p *jsonParser) stringToken() (raw []byte, plain bool, err error) {
-	if p.i >= len(p.b) || p.b[p.i] != '"' {
-		return nil, false, p.syntaxErr("looking for beginning of string")
-	}
-	start := p.i + 1
-	plain = true
-	ascii := true
-	for j := start; j < len(p.b); j++ {
-		switch c := p.b[j]; {
-		case c == '"':
-			p.i = j + 1
-			raw = p.b[start:j]
-			if !ascii && plain {
-				plain = utf8.Valid(raw)
-			}
-			return raw, plain, nil
-		case c == '\\':
-			plain = false
-			j++ // the escaped byte (\u's hex digits are plain bytes)
-		case c < 0x20:
-			p.i = j
-			return nil, false, p.syntaxErr("in string literal")
-		case c >= 0x80:
-			ascii = false
-		}
-	}
-	p.i = len(p.b)
-	return nil, false, p.syntaxErr("in string literal")
+	return p.Array(fn)
 }
 
 // str parses a string value. Strings with escapes (the feature-spec
@@ -987,50 +873,37 @@ func (p *jsonParser) stringToken() (raw []byte, plain bool, err error) {
 // by encoding/json, which handles every escape and replaces bad bytes as
 // it always did.
 func (p *jsonParser) str() (string, error) {
-	start := p.i
-	raw, plain, err := p.stringToken()
+	start := p.I
+	raw, esc, err := p.String()
 	if err != nil {
 		return "", err
 	}
-	if plain {
+	if !esc && utf8.Valid(raw) {
 		return string(raw), nil
 	}
 	var s string
-	if err := json.Unmarshal(p.b[start:p.i], &s); err != nil {
-		p.i = start
+	if err := json.Unmarshal(p.B[start:p.I], &s); err != nil {
+		p.I = start
 		return "", fmt.Errorf("string at offset %d: %w", start, err)
 	}
 	return s, nil
 }
 
-// keyBytes parses an object key; plain keys are returned without copying.
-func (p *jsonParser) keyBytes() ([]byte, error) {
-	raw, plain, err := p.stringToken()
-	if err != nil || plain {
-		return raw, err
-	}
-	p.i -= len(raw) + 2
-	s, err := p.str()
-	return []byte(s), err
-}
-
 // stringValue parses a string-typed value: a string, or (as XGBoost may
 // write them bare) NaN, Infinity, -Infinity as their names.
 func (p *jsonParser) stringValue(field string) (string, error) {
-	p.ws()
-	if p.i < len(p.b) && p.b[p.i] == '"' {
+	p.WS()
+	if p.Peek() == '"' {
 		return p.str()
 	}
-	for _, s := range [...]string{"NaN", "Infinity", "-Infinity"} {
-		if p.lit(s) {
-			return s, nil
-		}
+	if s, ok := p.NonFinite(); ok {
+		return string(s), nil
 	}
 	return "", p.typeErr(field, "a string")
 }
 
 func (p *jsonParser) stringField(dst *string, field string) error {
-	p.ws()
+	p.WS()
 	if p.null() {
 		return nil
 	}
@@ -1040,7 +913,7 @@ func (p *jsonParser) stringField(dst *string, field string) error {
 }
 
 func (p *jsonParser) stringMap(dst *map[string]string, field string) error {
-	p.ws()
+	p.WS()
 	if p.null() {
 		*dst = nil
 		return nil
@@ -1050,7 +923,7 @@ func (p *jsonParser) stringMap(dst *map[string]string, field string) error {
 	}
 	m := *dst
 	return p.object(func(key []byte) error {
-		p.ws()
+		p.WS()
 		if p.null() {
 			m[string(key)] = ""
 			return nil
@@ -1062,14 +935,14 @@ func (p *jsonParser) stringMap(dst *map[string]string, field string) error {
 }
 
 func (p *jsonParser) stringSlice(dst *[]string, field string) error {
-	p.ws()
+	p.WS()
 	if p.null() {
 		*dst = nil
 		return nil
 	}
 	out := []string{}
 	err := p.array(func() error {
-		p.ws()
+		p.WS()
 		if p.null() {
 			out = append(out, "")
 			return nil
@@ -1083,14 +956,14 @@ func (p *jsonParser) stringSlice(dst *[]string, field string) error {
 }
 
 func (p *jsonParser) intSlice(dst *[]int, field string) error {
-	p.ws()
+	p.WS()
 	if p.null() {
 		*dst = nil
 		return nil
 	}
 	out := []int{}
 	err := p.array(func() error {
-		p.ws()
+		p.WS()
 		if p.null() {
 			out = append(out, 0) // as encoding/json
 			return nil
@@ -1109,106 +982,15 @@ func (p *jsonParser) intSlice(dst *[]int, field string) error {
 	return err
 }
 
-// pow10 holds the powers of ten exactly representable in a float64.
-var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
-	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
-
-// number parses a JSON number (validating its grammar as it converts it).
-// Integers and decimals of up to 15 significant digits with a small
-// exponent, i.e. everything XGBoost and WriteJSON write, are converted
-// exactly as strconv.ParseFloat would (one correctly rounded multiply or
-// divide of exact operands: Clinger's fast path); anything else goes to
-// strconv.ParseFloat.
+// number parses a JSON number: see jsonscan.Scanner.Number.
 func (p *jsonParser) number() (float64, error) {
-	b := p.b
-	start := p.i
-	j := p.i
-	neg := false
-	if j < len(b) && b[j] == '-' {
-		neg = true
-		j++
-	}
-	var mant uint64
-	nd := 0 // significant digits accumulated into mant
-	trunc := false
-	exp := 0
-	switch {
-	case j < len(b) && b[j] == '0':
-		j++
-	case j < len(b) && b[j] >= '1' && b[j] <= '9':
-		for ; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
-			if nd < 19 {
-				mant = mant*10 + uint64(b[j]-'0')
-				nd++
-			} else {
-				trunc = true
-			}
-		}
-	default:
-		p.i = j
-		if neg {
-			return 0, p.syntaxErr("in numeric literal")
-		}
-		return 0, p.syntaxErr("looking for beginning of value")
-	}
-	if j < len(b) && b[j] == '.' {
-		j++
-		if j >= len(b) || b[j] < '0' || b[j] > '9' {
-			p.i = j
-			return 0, p.syntaxErr("after decimal point in numeric literal")
-		}
-		for ; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
-			if nd < 19 {
-				if mant != 0 || b[j] != '0' {
-					nd++
-				}
-				mant = mant*10 + uint64(b[j]-'0')
-				exp--
-			} else {
-				trunc = true
-			}
-		}
-	}
-	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
-		j++
-		eneg := false
-		if j < len(b) && (b[j] == '+' || b[j] == '-') {
-			eneg = b[j] == '-'
-			j++
-		}
-		if j >= len(b) || b[j] < '0' || b[j] > '9' {
-			p.i = j
-			return 0, p.syntaxErr("in exponent of numeric literal")
-		}
-		e := 0
-		for ; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
-			if e < 100000 {
-				e = e*10 + int(b[j]-'0')
-			}
-		}
-		if eneg {
-			e = -e
-		}
-		exp += e
-	}
-	p.i = j
-	if !trunc && mant < 1<<53 && exp >= -22 && exp <= 22 {
-		v := float64(mant)
-		if exp >= 0 {
-			v *= pow10[exp]
-		} else {
-			v /= pow10[-exp]
-		}
-		if neg {
-			v = -v
-		}
-		return v, nil
-	}
-	// The token is valid JSON, so ParseFloat only fails on overflow, which
-	// encoding/json rejected too.
-	v, err := strconv.ParseFloat(string(b[start:j]), 64)
+	start := p.I
+	raw, v, err := p.Number()
 	if err != nil {
-		return 0, fmt.Errorf("number %s at offset %d: %w", b[start:j], start, err)
+		return 0, err
+	}
+	if math.IsInf(v, 0) {
+		return 0, fmt.Errorf("number %s at offset %d: value out of range", raw, start)
 	}
 	return v, nil
 }
@@ -1216,39 +998,39 @@ func (p *jsonParser) number() (float64, error) {
 // numArr parses an array of numbers (see numArr) into a.
 func (p *jsonParser) numArr(a *numArr) error {
 	a.present = true
-	p.ws()
+	p.WS()
 	if p.null() {
 		a.v = nil
 		return nil
 	}
-	if p.i >= len(p.b) || p.b[p.i] != '[' {
-		if p.i >= len(p.b) {
-			return p.syntaxErr("looking for beginning of value")
+	if p.I >= len(p.B) || p.B[p.I] != '[' {
+		if p.I >= len(p.B) {
+			return p.Err("a value")
 		}
-		end := min(p.i+40, len(p.b))
-		return fmt.Errorf("want an array of numbers, got %s", p.b[p.i:end])
+		end := min(p.I+40, len(p.B))
+		return fmt.Errorf("want an array of numbers, got %s", p.B[p.I:end])
 	}
-	p.i++
+	p.I++
 	nums := p.nums[:0]
-	p.ws()
-	if p.i < len(p.b) && p.b[p.i] == ']' {
-		p.i++
+	p.WS()
+	if p.I < len(p.B) && p.B[p.I] == ']' {
+		p.I++
 		a.v = []float64{}
 		return nil
 	}
 	for {
-		p.ws()
-		if p.i >= len(p.b) {
-			return p.syntaxErr("looking for beginning of value")
+		p.WS()
+		if p.I >= len(p.B) {
+			return p.Err("a value")
 		}
 		var v float64
-		switch c := p.b[p.i]; {
+		switch c := p.B[p.I]; {
 		case c == '-' || c >= '0' && c <= '9':
 			// Fast path for plain integers, 7 of a tree's 11 arrays
 			// (children, parents, split_indices, ...): up to 18 digits,
 			// no leading zero, not followed by a fraction or exponent.
-			b := p.b
-			j := p.i
+			b := p.B
+			j := p.I
 			if c == '-' {
 				j++
 			}
@@ -1260,14 +1042,14 @@ func (p *jsonParser) numArr(a *numArr) error {
 			}
 			if k > j && (b[j] != '0' || k == j+1) &&
 				(k == len(b) || b[k] != '.' && b[k] != 'e' && b[k] != 'E' && b[k]-'0' > 9) {
-				p.i = k
+				p.I = k
 				v = float64(u)
 				if c == '-' {
 					v = -v
 				}
 				break
 			}
-			if c == '-' && p.lit("-Infinity") {
+			if c == '-' && p.Lit("-Infinity") {
 				v = math.Inf(-1)
 				break
 			}
@@ -1275,35 +1057,35 @@ func (p *jsonParser) numArr(a *numArr) error {
 			if v, err = p.number(); err != nil {
 				return err
 			}
-		case p.lit("true"):
+		case p.Lit("true"):
 			v = 1
-		case p.lit("false"):
+		case p.Lit("false"):
 			v = 0
-		case p.lit("NaN") || p.lit(`"NaN"`):
+		case p.Lit("NaN") || p.Lit(`"NaN"`):
 			v = math.NaN()
-		case p.lit("Infinity") || p.lit(`"Infinity"`):
+		case p.Lit("Infinity") || p.Lit(`"Infinity"`):
 			v = math.Inf(1)
-		case p.lit(`"-Infinity"`):
+		case p.Lit(`"-Infinity"`):
 			v = math.Inf(-1)
 		default:
-			end := min(p.i+40, len(p.b))
+			end := min(p.I+40, len(p.B))
 			if c == '"' || c == '[' || c == '{' || c == 'n' {
-				return fmt.Errorf("want a number, got %s", p.b[p.i:end])
+				return fmt.Errorf("want a number, got %s", p.B[p.I:end])
 			}
-			return p.syntaxErr("looking for beginning of value")
+			return p.Err("a value")
 		}
 		nums = append(nums, v)
-		p.ws()
-		if p.i >= len(p.b) {
-			return p.syntaxErr("after array element")
+		p.WS()
+		if p.I >= len(p.B) {
+			return p.Err("',' or ']'")
 		}
-		if c := p.b[p.i]; c == ',' {
-			p.i++
+		if c := p.B[p.I]; c == ',' {
+			p.I++
 			continue
 		} else if c != ']' {
-			return p.syntaxErr("after array element")
+			return p.Err("',' or ']'")
 		}
-		p.i++
+		p.I++
 		break
 	}
 	p.nums = nums
@@ -1315,35 +1097,4 @@ func (p *jsonParser) numArr(a *numArr) error {
 	p.arena = append(p.arena, nums...)
 	a.v = p.arena[k : k+len(nums) : k+len(nums)]
 	return nil
-}
-
-// skip validates and skips one value of any kind.
-func (p *jsonParser) skip() error {
-	p.ws()
-	if p.i >= len(p.b) {
-		return p.syntaxErr("looking for beginning of value")
-	}
-	switch c := p.b[p.i]; {
-	case c == '"':
-		_, _, err := p.stringToken()
-		return err
-	case c == '{' || c == '[':
-		if p.depth++; p.depth > maxJSONDepth {
-			return fmt.Errorf("exceeded max depth at offset %d", p.i)
-		}
-		defer func() { p.depth-- }()
-		if c == '{' {
-			return p.object(func([]byte) error { return p.skip() }, "value")
-		}
-		return p.array(p.skip, "value")
-	case c == '-' || c >= '0' && c <= '9':
-		if p.lit("-Infinity") {
-			return nil
-		}
-		_, err := p.number()
-		return err
-	case p.lit("true") || p.lit("false") || p.lit("null") || p.lit("NaN") || p.lit("Infinity"):
-		return nil
-	}
-	return p.syntaxErr("looking for beginning of value")
 }

@@ -54,17 +54,17 @@ func TestParserNumber(t *testing.T) {
 		"0.000000000000000000000000000001", "1.00000000000000000000001", "4.9406564584124654e-324", "2147483647")
 	for _, tok := range toks {
 		want, werr := strconv.ParseFloat(tok, 64)
-		p := &jsonParser{b: []byte(tok)}
+		p := newParser([]byte(tok))
 		got, err := p.number()
 		if (err != nil) != (werr != nil) || err == nil && math.Float64bits(got) != math.Float64bits(want) {
 			t.Fatalf("number(%q): got %v (%v), want %v (%v)", tok, got, err, want, werr)
 		}
-		if err == nil && p.i != len(tok) {
-			t.Fatalf("number(%q): consumed %d bytes, want %d", tok, p.i, len(tok))
+		if err == nil && p.I != len(tok) {
+			t.Fatalf("number(%q): consumed %d bytes, want %d", tok, p.I, len(tok))
 		}
 		// The integer fast path of numArr must agree too.
 		var a numArr
-		p = &jsonParser{b: []byte("[" + tok + "]")}
+		p = newParser([]byte("[" + tok + "]"))
 		err = p.numArr(&a)
 		if (err != nil) != (werr != nil) || err == nil && math.Float64bits(a.v[0]) != math.Float64bits(want) {
 			t.Fatalf("numArr([%s]): got %v (%v), want %v (%v)", tok, a.v, err, want, werr)

@@ -214,6 +214,7 @@ type trainer struct {
 	parts    []partTask
 	multi    []int32 // split nodes cut into several blocks
 	maxCodes int     // largest nbins+1 over features
+	growth   growth  // the tree being grown (boost)
 }
 
 // histTask is one unit of histogram work: feature f of rows [lo, hi) of a
@@ -304,8 +305,37 @@ type cand struct {
 
 // boost grows one tree on the gradients of pred and adds its leaf values to
 // the predictions of the sampled rows; rows out of the sample are left in
-// t.outRows.
+// t.outRows. A tree grows level by level, in phases: sample rows (and their
+// gradients) and features, then per level choose the splits, partition the
+// rows and make the children (their histograms), until the last level,
+// whose leaves are applied to the predictions directly.
 func (t *trainer) boost(rng *rand.Rand, pred []float32) tree {
+	g, ns := t.sampleRows(rng, pred)
+	t.sampleFeatures(rng)
+	b := t.newGrowth()
+	level := []*tnode{t.growRoot(b, g, ns)}
+	for depth := 0; depth < t.p.MaxDepth && len(level) > 0; depth++ {
+		split, best := t.chooseSplits(b, level, pred, depth)
+		if depth+1 >= t.p.MaxDepth {
+			t.applyLastLevel(b, split, best, pred)
+			level = nil
+			break
+		}
+		nl := t.partitionRows(split, best)
+		level = t.children(b, split, best, nl)
+	}
+	for _, nd := range level {
+		t.putHist(nd.hist)
+		nd.hist = nil
+		t.leaf(&b.tr, nd, pred)
+	}
+	return b.tr
+}
+
+// sampleRows draws the round's rows into t.rg (with their gradients) and
+// the others into t.outRows; it returns the sum of the sampled gradients and
+// the number of sampled rows.
+func (t *trainer) sampleRows(rng *rand.Rand, pred []float32) (g float64, ns int) {
 	p := &t.p
 	d := t.d
 	n := d.Rows()
@@ -389,8 +419,7 @@ func (t *trainer) boost(rng *rand.Rand, pred []float32) tree {
 		cnt[3*b], cnt[3*b+1] = in-lo, out-lo
 		gsum[b] = gs
 	})
-	var g float64
-	ns, no := 0, 0
+	no := 0
 	for b := 0; b < nb; b++ {
 		g += gsum[b]
 		cnt[3*b+2] = ns // where block b's rows go in rg
@@ -410,8 +439,14 @@ func (t *trainer) boost(rng *rand.Rand, pred []float32) tree {
 			no += copy(t.outRows[no:], outTmp[lo:lo+cnt[3*b+1]])
 		}
 	}
-	nf := len(d.Cols)
-	k := max(1, int(math.Round(p.ColsampleByTree*float64(nf))))
+	return g, ns
+}
+
+// sampleFeatures draws the tree's features (colsample_bytree) into t.feats
+// and t.featUsed.
+func (t *trainer) sampleFeatures(rng *rand.Rand) {
+	nf := len(t.d.Cols)
+	k := max(1, int(math.Round(t.p.ColsampleByTree*float64(nf))))
 	t.feats = t.feats[:0]
 	if k >= nf {
 		for f := 0; f < nf; f++ {
@@ -428,37 +463,58 @@ func (t *trainer) boost(rng *rand.Rand, pred []float32) tree {
 	for _, f := range t.feats {
 		t.featUsed[f] = true
 	}
+}
 
-	var tr tree
-	tr.alloc(min(1<<(p.MaxDepth+1)-1, 2*len(t.rg)+1))
-	// Nodes come from a slab reused by every tree (a tree has at most
-	// 2·rows+1 nodes and 2^(depth+1)-1).
+// growth is the tree being grown and the nodes' storage.
+type growth struct {
+	tr   tree
+	slab []tnode // the nodes, from a slab reused by every tree
+	rngs []int32 // the nodes' bin ranges (see tnode.rng), carved per node
+	nr   int     // bin-range entries per node
+}
+
+// newGrowth starts a tree in t.growth (no allocation per tree but the
+// tree's own arrays). Nodes come from a slab reused by every tree (a tree
+// has at most 2·rows+1 nodes and 2^(depth+1)-1); each node's bin ranges
+// from one array per tree.
+func (t *trainer) newGrowth() *growth {
+	p := &t.p
+	b := &t.growth
+	*b = growth{}
+	b.tr.alloc(min(1<<(p.MaxDepth+1)-1, 2*len(t.rg)+1))
 	maxNodes := min(1<<(p.MaxDepth+1)-1, 2*len(t.rg)+1)
 	if cap(t.slab) < maxNodes {
 		t.slab = make([]tnode, 0, maxNodes)
 	}
-	slab := t.slab[:0]
-	newNode := func(nd tnode) *tnode {
-		slab = append(slab, nd)
-		return &slab[len(slab)-1]
+	b.slab = t.slab[:0]
+	b.nr = 2 * len(t.d.Cols)
+	t.rngs = slices.Grow(t.rngs[:0], maxNodes*b.nr)[:maxNodes*b.nr]
+	b.rngs = t.rngs
+	return b
+}
+
+func (b *growth) newNode(nd tnode) *tnode {
+	b.slab = append(b.slab, nd)
+	return &b.slab[len(b.slab)-1]
+}
+
+func (b *growth) newRange(from []int32) []int32 {
+	r := b.rngs[:b.nr:b.nr]
+	b.rngs = b.rngs[b.nr:]
+	copy(r, from)
+	return r
+}
+
+// growRoot makes the root of ns rows summing gradient g, with its histogram
+// when it may split.
+func (t *trainer) growRoot(b *growth, g float64, ns int) *tnode {
+	p := &t.p
+	root := b.newNode(tnode{id: 0, lo: 0, hi: int32(ns), g: g, h: float64(ns)})
+	root.rng = b.newRange(nil)
+	for f, bn := range t.bs {
+		root.rng[2*f], root.rng[2*f+1] = 0, int32(bn.nbins-1)
 	}
-	// Each node's bin ranges (see tnode.rng), from one array per tree.
-	nr := 2 * nf
-	rngs := slices.Grow(t.rngs[:0], maxNodes*nr)[:maxNodes*nr]
-	t.rngs = rngs
-	newRange := func(from []int32) []int32 {
-		r := rngs[:nr:nr]
-		rngs = rngs[nr:]
-		copy(r, from)
-		return r
-	}
-	root := newNode(tnode{id: 0, lo: 0, hi: int32(ns), g: g, h: float64(ns)})
-	root.rng = newRange(nil)
-	for f, b := range t.bs {
-		root.rng[2*f], root.rng[2*f+1] = 0, int32(b.nbins-1)
-	}
-	tr.addNode(-1, t.weight(g, float64(ns)), float64(ns))
-	level := []*tnode{root}
+	b.tr.addNode(-1, t.weight(g, float64(ns)), float64(ns))
 	if t.splittable(root) && p.MaxDepth > 0 {
 		root.hist = t.getHist()
 		if t.root != nil {
@@ -471,208 +527,220 @@ func (t *trainer) boost(rng *rand.Rand, pred []float32) tree {
 				}
 			})
 		} else {
-			t.buildHists(level)
+			t.buildHists([]*tnode{root})
 		}
 	}
-	for depth := 0; depth < p.MaxDepth && len(level) > 0; depth++ {
-		// 1. Best split of every node on every feature, in parallel;
-		// each task writes its own slot, so the choice is order-free.
-		open := t.open[:0]
-		for _, nd := range level {
-			if nd.hist != nil {
-				open = append(open, nd)
-			} else {
-				t.leaf(&tr, nd, pred)
-			}
-		}
-		nfe := len(t.feats)
-		// On the last level the children are leaves: a histogram got by
-		// subtraction is only scanned, never a parent.
-		t.keepSub = depth+1 < p.MaxDepth
-		t.cands = slices.Grow(t.cands[:0], len(open)*nfe)[:len(open)*nfe]
-		cands := t.cands
-		t.w.run(len(cands), func(i int) {
-			cands[i] = t.bestSplit(open[i/nfe], t.feats[i%nfe])
-		})
-		for _, nd := range open {
-			nd.subP, nd.subS = nil, nil
-		}
-		for _, h := range t.pending {
-			t.putHist(h)
-		}
-		t.pending = t.pending[:0]
-		t.open = open
-		split := t.split[:0]
-		best := t.best[:0]
-		for i, nd := range open {
-			b := cand{gain: math.Inf(-1)}
-			for _, c := range cands[i*nfe : (i+1)*nfe] {
-				if c.gain > b.gain {
-					b = c
-				}
-			}
-			if b.gain > kRtEps && b.gain >= p.Gamma {
-				split = append(split, nd)
-				best = append(best, b)
-			} else {
-				t.putHist(nd.hist)
-				nd.hist = nil
-				t.leaf(&tr, nd, pred)
-			}
-		}
-		t.best = best
-		t.split = split
-		t.growLeft(len(split))
-		last := depth+1 >= p.MaxDepth
-		if last {
-			// The children are leaves: add their values to the rows'
-			// predictions directly, in one pass, instead of partitioning
-			// the rows and then walking each leaf's range.
-			vals := make([]float32, 2*len(split))
-			for i, nd := range split {
-				c := &best[i]
-				l := tr.addNode(nd.id, t.weight(c.gl, c.hl), c.hl)
-				r := tr.addNode(nd.id, t.weight(c.gr, c.hr), c.hr)
-				tr.setSplit(nd.id, l, r, c, &t.bs[c.feat])
-				vals[2*i] = t.leaf(&tr, &tnode{id: l, g: c.gl, h: c.hl}, nil)
-				vals[2*i+1] = t.leaf(&tr, &tnode{id: r, g: c.gr, h: c.hr}, nil)
-			}
-			t.w.run(len(split), func(i int) {
-				t.applyLeaves(split[i], &best[i], t.leftTab[i*t.maxCodes:(i+1)*t.maxCodes], vals[2*i], vals[2*i+1], pred)
-			})
-			for _, nd := range split {
-				t.putHist(nd.hist)
-				nd.hist = nil
-			}
-			level = nil
-			break
-		}
-		// 2. Partition the rows of every split node (disjoint ranges),
-		// stably: left rows first, then right. A large node is cut into
-		// blocks so that it keeps every core busy: each block moves its
-		// left rows to its front in place and its right rows to tmp, then
-		// the node gathers its blocks' pieces in order (a stable partition
-		// has one result, so the blocks do not change it).
-		nl := slices.Grow(t.nl[:0], len(split))[:len(split)]
-		t.nl = nl
-		parts := t.parts[:0]
-		total := int32(0)
-		for _, nd := range split {
-			total += nd.hi - nd.lo
-		}
-		block := max(partBlock, total/int32(4*t.nthread)+1)
-		multi := t.multi[:0]
-		for i, nd := range split {
-			if nd.hi-nd.lo > block {
-				// Its blocks share the table: fill it once, here (the
-				// task of a single block fills its own).
-				t.leftTable(&best[i], t.leftTab[i*t.maxCodes:(i+1)*t.maxCodes])
-				multi = append(multi, int32(i))
-			}
-			for lo := nd.lo; lo < nd.hi; lo += block {
-				parts = append(parts, partTask{node: int32(i), lo: lo, hi: min(lo+block, nd.hi), first: lo == nd.lo})
-			}
-		}
-		t.parts, t.multi = parts, multi
-		t.w.run(len(parts), func(k int) {
-			pt := &parts[k]
-			i := int(pt.node)
-			nd := split[i]
-			single := pt.first && pt.hi == nd.hi
-			if single {
-				t.leftTable(&best[i], t.leftTab[i*t.maxCodes:(i+1)*t.maxCodes])
-			}
-			pt.nl = t.partition(&best[i], t.leftTab[i*t.maxCodes:(i+1)*t.maxCodes], pt.lo, pt.hi)
-			if single {
-				// The node's only block: its right rows follow its left ones.
-				copy(t.rg[pt.lo+pt.nl:], t.tmp[pt.lo:pt.hi-pt.nl])
-				nl[i] = pt.nl
-			}
-		})
-		t.w.run(len(multi), func(j int) {
-			// The blocks of node i are contiguous in parts, from the first
-			// one starting at its lo.
-			i := multi[j]
-			nd := split[i]
-			k := sort.Search(len(parts), func(k int) bool { return parts[k].lo >= nd.lo })
-			e := k
-			for e < len(parts) && parts[e].lo < nd.hi {
-				e++
-			}
-			dst := nd.lo
-			for _, pt := range parts[k:e] {
-				dst += int32(copy(t.rg[dst:], t.rg[pt.lo:pt.lo+pt.nl]))
-			}
-			nl[i] = dst - nd.lo
-			for _, pt := range parts[k:e] {
-				dst += int32(copy(t.rg[dst:], t.tmp[pt.lo:pt.hi-pt.nl]))
-			}
-		})
-		// 3. Children, numbered in the order XGBoost's depth-wise grower
-		// numbers them.
-		next := t.next[:0]
-		build := t.build[:0]
-		subs := t.subs[:0]
-		for i, nd := range split {
-			c := &best[i]
-			mid := nd.lo + nl[i]
-			l := newNode(tnode{lo: nd.lo, hi: mid, g: c.gl, h: c.hl, rng: newRange(nd.rng)})
-			r := newNode(tnode{lo: mid, hi: nd.hi, g: c.gr, h: c.hr, rng: newRange(nd.rng)})
-			if c.right == nil {
-				// bins <= c.bin went left, the others right.
-				l.rng[2*c.feat+1], r.rng[2*c.feat] = int32(c.bin), int32(c.bin+1)
-			}
-			l.id = tr.addNode(nd.id, t.weight(l.g, l.h), l.h)
-			r.id = tr.addNode(nd.id, t.weight(r.g, r.h), r.h)
-			tr.setSplit(nd.id, l.id, r.id, c, &t.bs[c.feat])
-			next = append(next, l, r)
-			if last || !(t.splittable(l) || t.splittable(r)) {
-				continue
-			}
-			// Histogram subtraction: sum the child with fewer rows, get
-			// the other as parent - child.
-			small, large := l, r
-			if r.hi-r.lo < l.hi-l.lo {
-				small, large = r, l
-			}
-			small.hist = t.getHist()
-			build = append(build, small)
-			subs = append(subs, sub{nd, small, large})
-		}
-		t.build, t.subs = build, subs
-		if len(build) > 0 {
-			t.buildHists(build)
-		}
-		// The larger child's histogram is parent - smaller child, computed
-		// feature by feature inside the next level's split search; the
-		// histograms it reads are released after that search.
-		for _, s := range subs {
-			if t.splittable(s.large) {
-				s.large.hist = t.getHist()
-				s.large.subP, s.large.subS = s.parent.hist, s.small.hist
-			}
-		}
-		for _, s := range subs {
-			if !t.splittable(s.small) {
-				t.pending = append(t.pending, s.small.hist)
-				s.small.hist = nil
-			}
-		}
-		for _, nd := range split {
-			t.pending = append(t.pending, nd.hist)
-			nd.hist = nil
-		}
-		level = next
-		// level is this level's children; next level's children go to
-		// the other buffer.
-		t.next, t.nextAlt = t.nextAlt, next
-	}
+	return root
+}
+
+// chooseSplits finds the best split of every node of level on every
+// feature, in parallel (each task writes its own slot, so the choice is
+// order-free); nodes without a good enough split become leaves. It returns
+// the nodes to split and their splits.
+func (t *trainer) chooseSplits(b *growth, level []*tnode, pred []float32, depth int) (split []*tnode, best []cand) {
+	p := &t.p
+	tr := &b.tr
+	open := t.open[:0]
 	for _, nd := range level {
+		if nd.hist != nil {
+			open = append(open, nd)
+		} else {
+			t.leaf(tr, nd, pred)
+		}
+	}
+	nfe := len(t.feats)
+	// On the last level the children are leaves: a histogram got by
+	// subtraction is only scanned, never a parent.
+	t.keepSub = depth+1 < p.MaxDepth
+	t.cands = slices.Grow(t.cands[:0], len(open)*nfe)[:len(open)*nfe]
+	cands := t.cands
+	t.w.run(len(cands), func(i int) {
+		cands[i] = t.bestSplit(open[i/nfe], t.feats[i%nfe])
+	})
+	for _, nd := range open {
+		nd.subP, nd.subS = nil, nil
+	}
+	for _, h := range t.pending {
+		t.putHist(h)
+	}
+	t.pending = t.pending[:0]
+	t.open = open
+	split = t.split[:0]
+	best = t.best[:0]
+	for i, nd := range open {
+		b := cand{gain: math.Inf(-1)}
+		for _, c := range cands[i*nfe : (i+1)*nfe] {
+			if c.gain > b.gain {
+				b = c
+			}
+		}
+		if b.gain > kRtEps && b.gain >= p.Gamma {
+			split = append(split, nd)
+			best = append(best, b)
+		} else {
+			t.putHist(nd.hist)
+			nd.hist = nil
+			t.leaf(tr, nd, pred)
+		}
+	}
+	t.best = best
+	t.split = split
+	t.growLeft(len(split))
+	return split, best
+}
+
+// applyLastLevel splits the nodes of the last level: their children are
+// leaves, so their values are added to the rows' predictions directly, in
+// one pass, instead of partitioning the rows and then walking each leaf's
+// range.
+func (t *trainer) applyLastLevel(b *growth, split []*tnode, best []cand, pred []float32) {
+	tr := &b.tr
+	vals := make([]float32, 2*len(split))
+	for i, nd := range split {
+		c := &best[i]
+		l := tr.addNode(nd.id, t.weight(c.gl, c.hl), c.hl)
+		r := tr.addNode(nd.id, t.weight(c.gr, c.hr), c.hr)
+		tr.setSplit(nd.id, l, r, c, &t.bs[c.feat])
+		vals[2*i] = t.leaf(tr, &tnode{id: l, g: c.gl, h: c.hl}, nil)
+		vals[2*i+1] = t.leaf(tr, &tnode{id: r, g: c.gr, h: c.hr}, nil)
+	}
+	t.w.run(len(split), func(i int) {
+		t.applyLeaves(split[i], &best[i], t.leftTab[i*t.maxCodes:(i+1)*t.maxCodes], vals[2*i], vals[2*i+1], pred)
+	})
+	for _, nd := range split {
 		t.putHist(nd.hist)
 		nd.hist = nil
-		t.leaf(&tr, nd, pred)
 	}
-	return tr
+}
+
+// partitionRows partitions the rows of every split node (disjoint ranges),
+// stably: left rows first, then right. A large node is cut into blocks so
+// that it keeps every core busy: each block moves its left rows to its
+// front in place and its right rows to tmp, then the node gathers its
+// blocks' pieces in order (a stable partition has one result, so the blocks
+// do not change it). It returns each node's count of left rows.
+func (t *trainer) partitionRows(split []*tnode, best []cand) []int32 {
+	nl := slices.Grow(t.nl[:0], len(split))[:len(split)]
+	t.nl = nl
+	parts := t.parts[:0]
+	total := int32(0)
+	for _, nd := range split {
+		total += nd.hi - nd.lo
+	}
+	block := max(partBlock, total/int32(4*t.nthread)+1)
+	multi := t.multi[:0]
+	for i, nd := range split {
+		if nd.hi-nd.lo > block {
+			// Its blocks share the table: fill it once, here (the
+			// task of a single block fills its own).
+			t.leftTable(&best[i], t.leftTab[i*t.maxCodes:(i+1)*t.maxCodes])
+			multi = append(multi, int32(i))
+		}
+		for lo := nd.lo; lo < nd.hi; lo += block {
+			parts = append(parts, partTask{node: int32(i), lo: lo, hi: min(lo+block, nd.hi), first: lo == nd.lo})
+		}
+	}
+	t.parts, t.multi = parts, multi
+	t.w.run(len(parts), func(k int) {
+		pt := &parts[k]
+		i := int(pt.node)
+		nd := split[i]
+		single := pt.first && pt.hi == nd.hi
+		if single {
+			t.leftTable(&best[i], t.leftTab[i*t.maxCodes:(i+1)*t.maxCodes])
+		}
+		pt.nl = t.partition(&best[i], t.leftTab[i*t.maxCodes:(i+1)*t.maxCodes], pt.lo, pt.hi)
+		if single {
+			// The node's only block: its right rows follow its left ones.
+			copy(t.rg[pt.lo+pt.nl:], t.tmp[pt.lo:pt.hi-pt.nl])
+			nl[i] = pt.nl
+		}
+	})
+	t.w.run(len(multi), func(j int) {
+		// The blocks of node i are contiguous in parts, from the first
+		// one starting at its lo.
+		i := multi[j]
+		nd := split[i]
+		k := sort.Search(len(parts), func(k int) bool { return parts[k].lo >= nd.lo })
+		e := k
+		for e < len(parts) && parts[e].lo < nd.hi {
+			e++
+		}
+		dst := nd.lo
+		for _, pt := range parts[k:e] {
+			dst += int32(copy(t.rg[dst:], t.rg[pt.lo:pt.lo+pt.nl]))
+		}
+		nl[i] = dst - nd.lo
+		for _, pt := range parts[k:e] {
+			dst += int32(copy(t.rg[dst:], t.tmp[pt.lo:pt.hi-pt.nl]))
+		}
+	})
+	return nl
+}
+
+// children makes the children of the split nodes, numbered in the order
+// XGBoost's depth-wise grower numbers them, with their histograms: the
+// child with fewer rows is summed, the other is parent - that child
+// (computed inside the next level's split search). It returns the next
+// level.
+func (t *trainer) children(b *growth, split []*tnode, best []cand, nl []int32) []*tnode {
+	tr := &b.tr
+	next := t.next[:0]
+	build := t.build[:0]
+	subs := t.subs[:0]
+	for i, nd := range split {
+		c := &best[i]
+		mid := nd.lo + nl[i]
+		l := b.newNode(tnode{lo: nd.lo, hi: mid, g: c.gl, h: c.hl, rng: b.newRange(nd.rng)})
+		r := b.newNode(tnode{lo: mid, hi: nd.hi, g: c.gr, h: c.hr, rng: b.newRange(nd.rng)})
+		if c.right == nil {
+			// bins <= c.bin went left, the others right.
+			l.rng[2*c.feat+1], r.rng[2*c.feat] = int32(c.bin), int32(c.bin+1)
+		}
+		l.id = tr.addNode(nd.id, t.weight(l.g, l.h), l.h)
+		r.id = tr.addNode(nd.id, t.weight(r.g, r.h), r.h)
+		tr.setSplit(nd.id, l.id, r.id, c, &t.bs[c.feat])
+		next = append(next, l, r)
+		if !t.splittable(l) && !t.splittable(r) {
+			continue
+		}
+		// Histogram subtraction: sum the child with fewer rows, get
+		// the other as parent - child.
+		small, large := l, r
+		if r.hi-r.lo < l.hi-l.lo {
+			small, large = r, l
+		}
+		small.hist = t.getHist()
+		build = append(build, small)
+		subs = append(subs, sub{nd, small, large})
+	}
+	t.build, t.subs = build, subs
+	if len(build) > 0 {
+		t.buildHists(build)
+	}
+	// The larger child's histogram is parent - smaller child, computed
+	// feature by feature inside the next level's split search; the
+	// histograms it reads are released after that search.
+	for _, s := range subs {
+		if t.splittable(s.large) {
+			s.large.hist = t.getHist()
+			s.large.subP, s.large.subS = s.parent.hist, s.small.hist
+		}
+	}
+	for _, s := range subs {
+		if !t.splittable(s.small) {
+			t.pending = append(t.pending, s.small.hist)
+			s.small.hist = nil
+		}
+	}
+	for _, nd := range split {
+		t.pending = append(t.pending, nd.hist)
+		nd.hist = nil
+	}
+	// next becomes the level being split; its children go to the other
+	// buffer.
+	t.next, t.nextAlt = t.nextAlt, next
+	return next
 }
 
 // splittable reports whether a node could have two children of at least

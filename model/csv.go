@@ -9,9 +9,9 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"time"
 
 	"tripcast"
+	"tripcast/serve"
 )
 
 // rideColumns are the input columns of a ride; pickup_datetime is optional.
@@ -28,8 +28,10 @@ var rideColumns = []string{"PULocationID", "DOLocationID", "trip_distance", "pic
 //     order.
 //   - ride columns, for any model that carries its feature spec (every
 //     model tripcast trains): PULocationID, DOLocationID, trip_distance and
-//     optionally pickup_datetime (RFC 3339 or "2006-01-02 15:04:05"),
-//     featurised exactly as serving does.
+//     optionally pickup_datetime, read and validated as a ride event's
+//     fields are (serve.ParseRide: plain decimal numbers, zones in 1..265,
+//     distance in 0..500 miles, pickup time as serve.ParseTime reads it; an
+//     empty pickup is unknown), featurised exactly as serving does.
 func (a *Artifact) PredictCSV(r io.Reader, w io.Writer) (rows int, err error) {
 	cr := csv.NewReader(bufio.NewReader(r))
 	cr.ReuseRecord = true
@@ -57,7 +59,7 @@ func (a *Artifact) PredictCSV(r io.Reader, w io.Writer) (rows int, err error) {
 		}
 	case rideErr == nil && (a.Spec != nil || a.Kind == Linear):
 		predict = func(rec []string, line int) (float64, error) {
-			r, err := parseRide(rec, header, rideIdx, timeIdx, line)
+			r, err := parseRide(rec, rideIdx, timeIdx, line)
 			if err != nil {
 				return 0, err
 			}
@@ -138,27 +140,16 @@ func parseCell(cell, name string, line int) (float64, error) {
 	return v, nil
 }
 
-func parseRide(rec, header []string, idx []int, timeIdx, line int) (tripcast.Ride, error) {
-	var v [3]float64
-	for i, j := range idx {
-		x, err := parseCell(rec[j], header[j], line)
-		if err != nil {
-			return tripcast.Ride{}, err
-		}
-		if math.IsNaN(x) {
-			return tripcast.Ride{}, tripcast.FieldError(header[j], "input CSV line %d: missing value", line)
-		}
-		v[i] = x
+// parseRide reads a row of ride columns as serve.ParseRide does: the same
+// numeric strings, ranges and pickup times as a ride event.
+func parseRide(rec []string, idx []int, timeIdx, line int) (tripcast.Ride, error) {
+	pickup := ""
+	if timeIdx >= 0 {
+		pickup = rec[timeIdx]
 	}
-	r := tripcast.Ride{PULocationID: int(v[0]), DOLocationID: int(v[1]), TripDistance: v[2]}
-	if timeIdx >= 0 && rec[timeIdx] != "" {
-		t, err := time.Parse(time.RFC3339, rec[timeIdx])
-		if err != nil {
-			if t, err = time.Parse(time.DateTime, rec[timeIdx]); err != nil {
-				return r, tripcast.FieldError("pickup_datetime", "input CSV line %d: %q is not a time (RFC 3339 or 2006-01-02 15:04:05)", line, rec[timeIdx])
-			}
-		}
-		r.PickupTime = t
+	r, err := serve.ParseRide(rec[idx[0]], rec[idx[1]], rec[idx[2]], pickup)
+	if err != nil {
+		return r, tripcast.FieldError(tripcast.ErrorField(err), "input CSV line %d: %s", line, tripcast.ErrorMessage(err))
 	}
 	return r, nil
 }

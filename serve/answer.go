@@ -74,8 +74,8 @@ func rawValue(raw []byte) value {
 	if len(raw) == 0 {
 		return value{}
 	}
-	s := scanner{b: raw}
-	v, err := s.value(0)
+	s := newScanner(raw)
+	v, err := scanValue(&s)
 	if err != nil {
 		return value{}
 	}

@@ -49,8 +49,53 @@ func TestAppendPrediction(t *testing.T) {
 	})
 	t.Run("OKCourseNumericID", func(t *testing.T) {
 		got, err := serve.ParsePrediction([]byte(`{"model": "m", "version": "v", "prediction": {"ride_duration": 21.3, "ride_id": 256}}`))
-		if err != nil || got.RideID != "256" || got.RideDuration != 21.3 {
-			t.Errorf("got %+v, %v, want ride 256, 21.3", got, err)
+		if err != nil || got.RideID != "256" || !got.RideIDNumeric || got.RideDuration != 21.3 {
+			t.Errorf("got %+v, %v, want numeric ride 256, 21.3", got, err)
+		}
+	})
+	// ride_id is echoed with the JSON type it came with: an event's ride_id
+	// goes through DecodeEvent, Predict and AppendPrediction, and
+	// ParsePrediction reads the same ride back.
+	t.Run("OKRideIDTypeEchoed", func(t *testing.T) {
+		snap := &serve.Snapshot{Model: newLinear(3)}
+		for _, tc := range []struct{ id, answerID string }{
+			{`256`, `256`},
+			{`"256"`, `"256"`},
+			{`-7`, `-7`},
+			{`2.56e2`, `256`},
+			{`123456789012345678901234567890`, `123456789012345678901234567890`},
+			{`"ride_1796398521264_3190"`, `"ride_1796398521264_3190"`},
+			{`"a\"\u00e9"`, `"a\"é"`},
+		} {
+			r, err := serve.DecodeEvent([]byte(`{"ride_id":` + tc.id + `,"ride":{"PULocationID":1,"DOLocationID":2,"trip_distance":2}}`))
+			if err != nil {
+				t.Fatalf("%s: %v", tc.id, err)
+			}
+			p, err := snap.Predict(r)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.id, err)
+			}
+			out := serve.MarshalPrediction(p)
+			wantOut := `{"model":"ride_duration_prediction_model","version":"3","prediction":{"ride_duration":11,"ride_id":` + tc.answerID + `}}`
+			if string(out) != wantOut {
+				t.Errorf("ride_id %s: got %s, want %s", tc.id, out, wantOut)
+			}
+			var ref struct {
+				Prediction struct {
+					RideID any `json:"ride_id"`
+				} `json:"prediction"`
+			}
+			if err := json.Unmarshal(out, &ref); err != nil {
+				t.Fatalf("%s: %v", out, err)
+			}
+			_, isNumber := ref.Prediction.RideID.(float64)
+			if isNumber != (tc.id[0] != '"') {
+				t.Errorf("ride_id %s: answer's ride_id is %T, want the type it came with", tc.id, ref.Prediction.RideID)
+			}
+			back, err := serve.ParsePrediction(out)
+			if err != nil || back != p {
+				t.Errorf("ride_id %s: got %+v, %v back, want %+v", tc.id, back, err, p)
+			}
 		}
 	})
 	t.Run("ErrParse", func(t *testing.T) {

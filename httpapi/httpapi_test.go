@@ -138,7 +138,7 @@ func TestPredict(t *testing.T) {
 	bad := []struct{ name, in, want string }{
 		{"ErrBadJSON", `{"ride_id": 1,`, `{"error":"invalid JSON: unexpected end of input, want object key"}`},
 		{"ErrMissingField", `{"ride_id": 1, "ride": {"PULocationID": 130, "DOLocationID": 205}}`, `{"error":"missing","field":"ride.trip_distance"}`},
-		{"ErrWrongType", `{"ride_id": 1, "PULocationID": "abc", "DOLocationID": 205, "trip_distance": 1}`, `{"error":"must be a number, got a string","field":"PULocationID"}`},
+		{"ErrWrongType", `{"ride_id": 1, "PULocationID": "abc", "DOLocationID": 205, "trip_distance": 1}`, `{"error":"must be a number or a string holding a plain decimal number such as \"12\" or \"3.5\", got string \"abc\"","field":"PULocationID"}`},
 		{"ErrZone", `{"ride_id": 1, "PULocationID": 300, "DOLocationID": 205, "trip_distance": 1}`, `{"error":"must be a taxi zone between 1 and 265, got 300","field":"PULocationID"}`},
 		{"ErrNaN", `{"ride_id": 1, "PULocationID": 3, "DOLocationID": 205, "trip_distance": NaN}`, `{"error":"must be a finite number, got NaN","field":"trip_distance"}`},
 	}

@@ -83,7 +83,7 @@ func TestCoursePredict(t *testing.T) {
 	for _, tc := range []struct{ name, in, want string }{
 		{"ErrMissing", `{"PULocationID": 10, "DOLocationID": 50}`, `{"error":"missing","field":"trip_distance"}`},
 		{"ErrZone", `{"PULocationID": 10, "DOLocationID": 500, "trip_distance": 40}`, `{"error":"must be a taxi zone between 1 and 265, got 500","field":"DOLocationID"}`},
-		{"ErrType", `{"PULocationID": 10, "DOLocationID": 50, "trip_distance": "far"}`, `{"error":"must be a number, got a string","field":"trip_distance"}`},
+		{"ErrType", `{"PULocationID": 10, "DOLocationID": 50, "trip_distance": "far"}`, `{"error":"must be a number or a string holding a plain decimal number such as \"12\" or \"3.5\", got string \"far\"","field":"trip_distance"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := e.do(t, "POST", "/predict", "application/json", tc.in)

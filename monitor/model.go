@@ -57,9 +57,9 @@ type ModelAccumulator struct {
 // moments are the running sums of one group; the actuals' variance is kept
 // with Welford's update for a stable R².
 type moments struct {
-	n                    int64
+	n                     int64
 	sumErr, sumAbs, sumSq float64
-	meanY, m2Y           float64
+	meanY, m2Y            float64
 }
 
 func (m *moments) add(pred, actual float64) {

@@ -46,7 +46,6 @@ func BenchmarkDrift_ProfileOnly(b *testing.B) {
 	}
 }
 
-
 // withPrediction adds a stand-in prediction column: 3 min + 3.5 min/mile.
 func withPrediction(cols map[string][]float64) map[string][]float64 {
 	out := make(map[string][]float64, len(cols)+1)

@@ -58,7 +58,7 @@ func ksExact(n1, n2 int64, d float64) float64 {
 	if n1 == n2 {
 		return ksOutsideSquare(n1, h)
 	}
-	return 1 - ksInside(n1, n2, g, h)
+	return ksOutside(n1, n2, g, h)
 }
 
 // ksOutsideSquare returns P(D_{n,n} ≥ h/n) = 2·Σ_k (−1)^(k−1)·C(2n, n−kh)/C(2n, n),
@@ -76,53 +76,72 @@ func ksOutsideSquare(n, h int64) float64 {
 	return 2 * p
 }
 
-// ksInside returns the probability that a uniformly random lattice path from
-// (0, 0) to (m, n) stays strictly inside |x·n/g − y·m/g| < h, that is the
-// probability that D < h·g/(m·n). The path is walked as draws without
-// replacement: from (x, y), x grows with probability (m−x)/(m+n−x−y). Only
-// the band around the diagonal is kept, one column at a time; every entry is
-// a probability, so nothing overflows.
-func ksInside(m, n, g, h int64) float64 {
+// ksOutside returns the probability that a uniformly random lattice path
+// from (0, 0) to (m, n) leaves the band |x·n/g − y·m/g| < h, that is
+// P(D ≥ h·g/(m·n)). The path is walked as draws without replacement: from
+// (x, y), x grows with probability (m−x)/(m+n−x−y). The probability of
+// staying inside is carried column by column over the band only, and every
+// step that leaves the band adds its probability to the result: a sum of
+// positive terms, so tiny p-values keep their relative precision (1 − P(inside)
+// would not).
+func ksOutside(m, n, g, h int64) float64 {
 	mg, ng := m/g, n/g
 	// col[y] holds P(reach (x, y) inside the band) for y in [plo, phi]; the
 	// entries outside that range are stale and read as 0.
 	col := make([]float64, n+1)
 	next := make([]float64, n+1)
-	inside := func(x, y int64) bool {
-		t := x*ng - y*mg
-		return t < h && -t < h
+	// inv[k] = 1/k: the inner loop multiplies instead of dividing.
+	inv := make([]float64, m+n+1)
+	for k := 1; k <= int(m+n); k++ {
+		inv[k] = 1 / float64(k)
 	}
-	col[0] = 1 // x = 0: only y steps
+	var out float64
+	// x = 0: only y steps, up to the band's edge.
+	col[0] = 1
 	plo, phi := int64(0), int64(0)
-	for y := int64(1); y <= n && inside(0, y); y++ {
-		col[y] = col[y-1] * float64(n-y+1) / float64(m+n-y+1)
+	for y := int64(1); y <= n; y++ {
+		step := col[y-1] * float64(n-y+1) * inv[m+n-y+1]
+		if y*mg >= h {
+			out += step
+			break
+		}
+		col[y] = step
 		phi = y
 	}
 	for x := int64(1); x <= m; x++ {
 		// The band for this x: |x·ng − y·mg| < h.
 		lo := max(int64(0), floorDiv(x*ng-h, mg)+1)
 		hi := min(n, ceilDiv(x*ng+h, mg)-1)
+		fx := float64(m - x + 1)
+		// Right steps from the previous band below lo (or all of it when
+		// the band is empty) leave.
+		for y := plo; y <= min(phi, lo-1, hi); y++ {
+			out += col[y] * fx * inv[m+n-x-y+1]
+		}
 		if lo > hi {
-			return 0
+			for y := max(plo, lo); y <= phi; y++ {
+				out += col[y] * fx * inv[m+n-x-y+1]
+			}
+			return out
 		}
 		for y := lo; y <= hi; y++ {
-			rest := float64(m + n - x - y + 1)
 			var v float64
 			if y >= plo && y <= phi {
-				v = col[y] * float64(m-x+1) / rest // from (x−1, y)
+				v = col[y] * fx // from (x−1, y)
 			}
 			if y > lo {
-				v += next[y-1] * float64(n-y+1) / rest // from (x, y−1)
+				v += next[y-1] * float64(n-y+1) // from (x, y−1)
 			}
-			next[y] = v
+			next[y] = v * inv[m+n-x-y+1]
+		}
+		// The up step from the band's top leaves.
+		if hi < n {
+			out += next[hi] * float64(n-hi) * inv[m+n-x-hi]
 		}
 		col, next = next, col
 		plo, phi = lo, hi
 	}
-	if phi < n {
-		return 0
-	}
-	return col[n]
+	return out
 }
 
 func floorDiv(a, b int64) int64 {

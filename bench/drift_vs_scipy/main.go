@@ -110,6 +110,7 @@ func run() error {
 	// against the whole month (asymptotic KS).
 	data["small-ref"] = every(data["2021-01"], 90)
 	data["small-cur"] = every(data["2023-03"], 10)
+	data["small-same"] = every(data["2021-02"], 10)
 	for name, cols := range data {
 		if err := writeCSV(filepath.Join(dir, name+".csv"), cols); err != nil {
 			return err
@@ -134,6 +135,12 @@ func run() error {
 		{"2021-01 vs 2023-03 kl_div", "2021-01", "2023-03", all(monitor.KL, false)},
 		{"821 vs 6939 rows (ks exact, chisquare, z)", "small-ref", "small-cur", all(monitor.Auto, true)},
 		{"821 vs 69392 rows (ks asymptotic)", "small-ref", "2023-03", all(monitor.Auto, true)},
+		{"821 vs 6193 rows 2021-02 (chisquare, z)", "small-ref", "small-same", []column{
+			{monitor.ColHour, monitor.Categorical, monitor.ChiSquare},
+			{monitor.ColPassengers, monitor.Numerical, monitor.ChiSquare},
+			{monitor.ColDuration, monitor.Numerical, monitor.KS},
+			{"long_trip", monitor.Categorical, monitor.ZTest},
+		}},
 	}
 	b, _ := json.Marshal(scenarios)
 	if err := os.WriteFile(filepath.Join(dir, "scenarios.json"), b, 0o644); err != nil {

@@ -63,11 +63,12 @@
 // PSI and KL (drift at score >= 0.1) and every other test can be chosen per
 // column with DriftOptions.Tests, with its own threshold. The dataset drifts
 // when at least DatasetShare (0.5) of the tested columns drift. The scores
-// match scipy (the fixtures in ../shared/fixtures/drift to 1e-6 relative, and
-// bench/drift_vs_scipy to about 1e-14) with one exception: above 10,000
-// values on a side, scipy's KS uses its finite-n Kolmogorov distribution
-// where this package uses the limiting one with Stephens' correction (about
-// 1e-3 absolute apart; see ksAsymptotic).
+// match scipy: the fixtures in ../shared/fixtures/drift to 1e-6 relative
+// (tested), and bench/drift_vs_scipy, which also covers PSI, KL, numerical
+// Jensen–Shannon, chi-square, z and both KS regimes, to about 1e-13. KS
+// p-values follow scipy's ks_2samp: exact up to 10,000 values per side (the
+// lattice-path probability, O(n1·n2) time), above that the Kolmogorov
+// distribution of round(n1·n2/(n1+n2)) as scipy's kstwo computes it.
 //
 // # Statuses
 //

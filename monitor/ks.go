@@ -161,36 +161,6 @@ func gcd(a, b int64) int64 {
 	return a
 }
 
-// ksAsymptotic is used above ksExactMax values, where scipy evaluates the
-// finite-n Kolmogorov distribution kstwo(round(n1·n2/(n1+n2))). Here the
-// limiting Kolmogorov distribution is used with Stephens' correction
-// λ = (√n + 0.12 + 0.11/√n)·d, which agrees with scipy to about 1e-3
-// absolute; decisions near p = 0.05 may differ in the third decimal.
-func ksAsymptotic(n1, n2 int64, d float64) float64 {
-	en := math.RoundToEven(float64(n1) * float64(n2) / float64(n1+n2))
-	s := math.Sqrt(en)
-	return kolmogorovQ((s + 0.12 + 0.11/s) * d)
-}
-
-// kolmogorovQ is the survival function of the Kolmogorov distribution,
-// 2·Σ_{k≥1} (−1)^(k−1)·exp(−2k²λ²).
-func kolmogorovQ(l float64) float64 {
-	if l < 0.2 {
-		return 1
-	}
-	var s float64
-	sign := 1.0
-	for k := 1; k <= 100; k++ {
-		t := sign * math.Exp(-2*float64(k*k)*l*l)
-		s += t
-		if math.Abs(t) < 1e-17 {
-			break
-		}
-		sign = -sign
-	}
-	return 2 * s
-}
-
 // gammaQ returns the regularized upper incomplete gamma function Q(a, x),
 // the survival function of a chi-square with 2a degrees of freedom at 2x:
 // by its power series when x < a+1, by its continued fraction (modified

@@ -82,8 +82,8 @@ const (
 // whenever Status is not StatusOK: a NaN is never shown as a number.
 type ColumnDrift struct {
 	Kind       Kind     `json:"kind"`
-	Method     Method   `json:"method"`
-	Threshold  float64  `json:"threshold"`
+	Method     Method   `json:"method,omitempty"`    // absent only without a reference
+	Threshold  float64  `json:"threshold,omitempty"` // absent only without a reference
 	Score      *float64 `json:"score"`
 	Drift      bool     `json:"drift"`
 	Status     Status   `json:"status"`
@@ -214,11 +214,11 @@ func columnDrift(kind Kind, ref, cur *Counts, test ColumnTest, minRows int64) Co
 	case d.CurRows < minRows:
 		d.Status = StatusNotEnoughData
 	}
-	if d.Method == Auto && d.Status == "" {
+	if d.Method == Auto && d.RefRows > 0 {
 		d.Method = defaultMethod(kind, ref, cur)
 	}
 	d.Threshold = test.Threshold
-	if d.Threshold == 0 {
+	if d.Threshold == 0 && d.Method != Auto {
 		d.Threshold = d.Method.DefaultThreshold()
 	}
 	if d.Status != "" {

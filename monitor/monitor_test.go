@@ -103,6 +103,48 @@ func TestAccumulator_Incremental(t *testing.T) {
 	}
 }
 
+// A day of log at 50,000 rides an hour (1.2 M rows) in a Builder: the
+// profile keeps the distinct values of one month, the counts scale, and the
+// drift scores are those of the month.
+func TestBuilder_ConstantMemory(t *testing.T) {
+	specs := monitor.TripSpecs(false)
+	cols := mustMonthColumns(t, "2023-03")
+	const copies = 18 // 18 × 69,392 = 1,249,056 rows
+	b, err := monitor.NewBuilder(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range copies {
+		for _, s := range specs {
+			if err := b.Add(s.Name, cols[s.Name]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	day, month := b.Profile(), mustProfile(t, specs, cols)
+	for i, c := range day.Columns {
+		m := month.Columns[i]
+		if c.Distinct() != m.Distinct() || c.N() != copies*m.N() || c.Missing != copies*m.Missing {
+			t.Errorf("%s: got %d distinct, %d values, want %d, %d", c.Name, c.Distinct(), c.N(), m.Distinct(), copies*m.N())
+		}
+	}
+	ref := mustProfile(t, specs, mustMonthColumns(t, "2021-01"))
+	opt := monitor.DriftOptions{Columns: []string{monitor.ColPULocation, monitor.ColDistance, monitor.ColHour, monitor.ColDuration}}
+	dd, err := monitor.Drift(ref, day, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := monitor.Drift(ref, month, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range md.Columns {
+		if g := dd.Columns[name]; g.Score == nil || math.Abs(*g.Score-*c.Score) > 1e-12*math.Abs(*c.Score) {
+			t.Errorf("%s: got score %v for the day, want the month's %v", name, g.Score, *c.Score)
+		}
+	}
+}
+
 func TestCountValues_Quantum(t *testing.T) {
 	c := monitor.CountValues([]float64{1.0004, 0.9996, 2.0011, math.NaN(), math.Inf(1), -0.0, 0}, 0.001)
 	if want := []float64{0, 1, 2.001}; !slices.Equal(c.Values, want) {

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -59,7 +60,7 @@ type Accumulator struct {
 	// Whole numbers in [0, denseSize) go to dense (an index, no hashing: the
 	// hot path for zones and hours); anything else to sparse.
 	dense   []int64
-	sparse  map[float64]int64
+	sparse  floatTable
 	missing int64
 }
 
@@ -105,10 +106,7 @@ func (a *Accumulator) addN(v float64, n int64) {
 		a.dense[int(v)] += n
 		return
 	}
-	if a.sparse == nil {
-		a.sparse = make(map[float64]int64)
-	}
-	a.sparse[v] += n
+	a.sparse.add(v, n)
 }
 
 // Merge adds b's counts to a; b must use the same quantum.
@@ -118,30 +116,21 @@ func (a *Accumulator) Merge(b *Accumulator) {
 
 // Counts returns the accumulated table (a fresh copy).
 func (a *Accumulator) Counts() Counts {
-	c := Counts{Missing: a.missing}
-	n := len(a.sparse)
-	for _, k := range a.dense {
-		if k > 0 {
-			n++
+	type entry struct {
+		v float64
+		n int64
+	}
+	es := make([]entry, 0, a.sparse.n+64)
+	a.sparse.each(func(v float64, n int64) { es = append(es, entry{v, n}) })
+	for i, n := range a.dense {
+		if n > 0 {
+			es = append(es, entry{float64(i), n})
 		}
 	}
-	c.Values = make([]float64, 0, n)
-	for v := range a.sparse {
-		c.Values = append(c.Values, v)
-	}
-	for i, k := range a.dense {
-		if k > 0 {
-			c.Values = append(c.Values, float64(i))
-		}
-	}
-	slices.Sort(c.Values)
-	c.Counts = make([]int64, len(c.Values))
-	for i, v := range c.Values {
-		if v >= 0 && v < denseSize && v == math.Trunc(v) {
-			c.Counts[i] = a.dense[int(v)]
-		} else {
-			c.Counts[i] = a.sparse[v]
-		}
+	slices.SortFunc(es, func(x, y entry) int { return cmp.Compare(x.v, y.v) })
+	c := Counts{Values: make([]float64, len(es)), Counts: make([]int64, len(es)), Missing: a.missing}
+	for i, e := range es {
+		c.Values[i], c.Counts[i] = e.v, e.n
 	}
 	return c
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -97,8 +98,24 @@ func TestAccumulator_Incremental(t *testing.T) {
 				t.Errorf("%s %s: tables differ", name, label)
 			}
 		}
-		if n := want.N() + want.Missing; n != int64(len(vs)) {
-			t.Errorf("%s: got %d values, want %d", name, n, len(vs))
+		// Against a plain map count.
+		direct := map[float64]int64{}
+		var missing int64
+		for _, v := range vs {
+			if math.IsNaN(v) {
+				missing++
+			} else {
+				direct[v]++
+			}
+		}
+		keys := slices.Sorted(maps.Keys(direct))
+		if !slices.Equal(want.Values, keys) || want.Missing != missing {
+			t.Fatalf("%s: got %d values, %d missing; want %d, %d", name, len(want.Values), want.Missing, len(keys), missing)
+		}
+		for i, v := range keys {
+			if want.Counts[i] != direct[v] {
+				t.Errorf("%s: value %v: got count %d, want %d", name, v, want.Counts[i], direct[v])
+			}
 		}
 	}
 }

@@ -19,7 +19,9 @@
 //     drift, prediction drift, data quality, asked quantiles.
 //  4. With ground truth, feed (prediction, actual, keys...) pairs to a
 //     ModelAccumulator (keys such as pickup borough and hour) and attach its
-//     Result with Report.SetModelQuality.
+//     Result with Report.SetModelQuality; Report.SetValidation with the
+//     version's stored validation figures adds rmse_change, for the "RMSE
+//     worse than validation by X %" alert.
 //
 // The Report marshals to JSON with the course's panel names
 // (prediction_drift, num_drifted_columns, share_missing_values) and

@@ -119,7 +119,14 @@ func TestModelAccumulator_RealMonth(t *testing.T) {
 		t.Errorf("got %d hour groups, want 24", n)
 	}
 	r := &monitor.Report{}
+	r.SetValidation(monitor.Validation{RMSE: rmse / 1.25})
+	if r.RMSEChange != nil {
+		t.Errorf("got rmse change %v without a window RMSE, want null", *r.RMSEChange)
+	}
 	r.SetModelQuality(q)
+	if !near(r.RMSEChange, 0.25, 1e-9) {
+		t.Errorf("got rmse change %v, want 0.25", r.RMSEChange)
+	}
 	mustJSON(t, r)
 }
 

@@ -48,6 +48,19 @@ type Report struct {
 	MAE          *float64      `json:"mae,omitempty"`
 	R2           *float64      `json:"r2,omitempty"`
 	ModelQuality *ModelQuality `json:"model_quality,omitempty"`
+	// With the model's validation figures (SetValidation): those figures and
+	// the window's RMSE relative to them, (rmse − validation)/validation
+	// (0.1: 10 % worse), null without a window RMSE.
+	Validation *Validation `json:"validation,omitempty"`
+	RMSEChange *float64    `json:"rmse_change,omitempty"`
+}
+
+// Validation is a model version's figures on its validation month, stored
+// with its reference profile.
+type Validation struct {
+	RMSE float64 `json:"rmse"`
+	MAE  float64 `json:"mae"`
+	R2   float64 `json:"r2"`
 }
 
 // NewReport compares the window cur with the reference ref: drift per column
@@ -89,5 +102,20 @@ func (r *Report) SetModelQuality(q *ModelQuality) {
 	r.ModelQuality = q
 	if q != nil {
 		r.RMSE, r.MAE, r.R2 = q.RMSE, q.MAE, q.R2
+	}
+	r.setRMSEChange()
+}
+
+// SetValidation adds the model's validation figures, to compare the window's
+// RMSE with (in either order with SetModelQuality).
+func (r *Report) SetValidation(v Validation) {
+	r.Validation = &v
+	r.setRMSEChange()
+}
+
+func (r *Report) setRMSEChange() {
+	r.RMSEChange = nil
+	if r.Validation != nil && r.RMSE != nil && r.Validation.RMSE > 0 {
+		r.RMSEChange = finite((*r.RMSE - r.Validation.RMSE) / r.Validation.RMSE)
 	}
 }

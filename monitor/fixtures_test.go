@@ -101,16 +101,11 @@ func mustMonthColumns(tb testing.TB, month string) map[string][]float64 {
 
 func mustProfile(tb testing.TB, specs []monitor.ColumnSpec, cols map[string][]float64) *monitor.Profile {
 	tb.Helper()
-	b, err := monitor.NewBuilder(specs)
+	p, err := monitor.NewProfile(specs, cols)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for _, s := range specs {
-		if err := b.Add(s.Name, cols[s.Name]); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return b.Profile()
+	return p
 }
 
 // checkFixture compares a drift result with a fixture: scores within 1e-6

@@ -263,3 +263,27 @@ func TestDrift_ErrInvalid(t *testing.T) {
 		})
 	}
 }
+
+func TestBuilder_ErrInvalid(t *testing.T) {
+	t.Run("UnknownColumn", func(t *testing.T) {
+		b, err := monitor.NewBuilder(fixtureColumns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Add("fare", []float64{1}); tripcast.ErrorField(err) != "column" {
+			t.Fatalf("got %v, want EINVALID on field column", err)
+		}
+	})
+	t.Run("DuplicateSpec", func(t *testing.T) {
+		_, err := monitor.NewBuilder([]monitor.ColumnSpec{{Name: "a", Kind: monitor.Numerical}, {Name: "a", Kind: monitor.Numerical}})
+		if tripcast.ErrorCode(err) != tripcast.EINVALID {
+			t.Fatalf("got %v, want EINVALID", err)
+		}
+	})
+	t.Run("NegativeQuantum", func(t *testing.T) {
+		_, err := monitor.NewBuilder([]monitor.ColumnSpec{{Name: "a", Kind: monitor.Numerical, Quantum: -1}})
+		if tripcast.ErrorField(err) != "columns.a.quantum" {
+			t.Fatalf("got %v, want EINVALID on columns.a.quantum", err)
+		}
+	})
+}

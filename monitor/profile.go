@@ -170,17 +170,16 @@ func (b *Builder) Profile() *Profile {
 	return p
 }
 
-// NewProfile builds a profile from whole columns (name → values, NaN for
-// missing); a spec without a column gets an empty table.
+// NewProfile builds a profile of the columns of specs from whole columns
+// (name → values, NaN for missing); a spec without a column gets an empty
+// table, a column without a spec is left out.
 func NewProfile(specs []ColumnSpec, columns map[string][]float64) (*Profile, error) {
 	b, err := NewBuilder(specs)
 	if err != nil {
 		return nil, err
 	}
-	for name, vs := range columns {
-		if err := b.Add(name, vs); err != nil {
-			return nil, err
-		}
+	for i, s := range specs {
+		b.accs[i].AddSlice(columns[s.Name])
 	}
 	return b.Profile(), nil
 }

@@ -212,18 +212,7 @@ func timeGo(s scenario, data map[string]map[string][]float64, iters int) (stored
 		sp = append(sp, specs[i])
 		opt.Tests[c.Name] = monitor.ColumnTest{Method: c.Method}
 	}
-	profile := func(cols map[string][]float64) (*monitor.Profile, error) {
-		b, err := monitor.NewBuilder(sp)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range sp {
-			if err := b.Add(s.Name, cols[s.Name]); err != nil {
-				return nil, err
-			}
-		}
-		return b.Profile(), nil
-	}
+	profile := func(cols map[string][]float64) (*monitor.Profile, error) { return monitor.NewProfile(sp, cols) }
 	ref, err := profile(data[s.Ref])
 	if err != nil {
 		return 0, 0, nil, err

@@ -17,6 +17,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -79,6 +80,8 @@ func run() error {
 	iters := flag.Int("iters", 10, "runs of each scenario per side and round (the median is kept)")
 	python := flag.String("python", "/usr/bin/python3", "Python with numpy and scipy")
 	verbose := flag.Bool("v", false, "print every column's scores")
+	fixtures := flag.String("fixtures", "../shared/fixtures", "directory of the shared fixtures (drift/sample800)")
+	golden := flag.String("golden", "", "also run the golden scenarios and write scipy's scores to this file (monitor/testdata/scipy_golden.json)")
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "drift_vs_scipy")
@@ -111,6 +114,15 @@ func run() error {
 	data["small-ref"] = every(data["2021-01"], 90)
 	data["small-cur"] = every(data["2023-03"], 10)
 	data["small-same"] = every(data["2021-02"], 10)
+	if *golden != "" {
+		for _, side := range []string{"reference", "current"} {
+			cols, err := readCSV(filepath.Join(*fixtures, "drift", "sample800", side+".csv"))
+			if err != nil {
+				return err
+			}
+			data["sample800-"+side] = cols
+		}
+	}
 	for name, cols := range data {
 		if err := writeCSV(filepath.Join(dir, name+".csv"), cols); err != nil {
 			return err
@@ -141,6 +153,9 @@ func run() error {
 			{monitor.ColDuration, monitor.Numerical, monitor.KS},
 			{"long_trip", monitor.Categorical, monitor.ZTest},
 		}},
+	}
+	if *golden != "" {
+		scenarios = append(scenarios, goldenScenarios...)
 	}
 	b, _ := json.Marshal(scenarios)
 	if err := os.WriteFile(filepath.Join(dir, "scenarios.json"), b, 0o644); err != nil {
@@ -181,6 +196,11 @@ func run() error {
 		}
 	}
 
+	if *golden != "" {
+		if err := writeGolden(*golden, last); err != nil {
+			return err
+		}
+	}
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
 	fmt.Fprintf(w, "%d rounds, %d runs per side and round (medians); Go %s\n\n", *rounds, *iters, goVersion())
@@ -269,6 +289,75 @@ func agreement(g *monitor.DriftResult, p pyResult) (float64, string) {
 	return worst, same
 }
 
+// goldenScenarios give the scores monitor's tests compare with
+// (monitor/testdata/scipy_golden.json): the tests and regimes the shared
+// fixtures do not cover, on the fixture's columns of real data.
+var goldenScenarios = func() []scenario {
+	cols := func(m monitor.Method) []column {
+		var cs []column
+		for _, s := range specs[:6] {
+			cs = append(cs, column{Name: s.Name, Kind: s.Kind, Method: m})
+		}
+		return cs
+	}
+	return []scenario{
+		{"golden: 2021-01 vs 2023-03 jensenshannon", "2021-01", "2023-03", cols(monitor.JensenShannon)},
+		{"golden: 2021-01 vs 2023-03 psi", "2021-01", "2023-03", cols(monitor.PSI)},
+		{"golden: 2021-01 vs 2023-03 kl_div", "2021-01", "2023-03", cols(monitor.KL)},
+		{"golden: 2021-01 vs 2021-02 psi", "2021-01", "2021-02", cols(monitor.PSI)},
+		{"golden: sample800 vs 2023-03 (ks asymptotic)", "sample800-reference", "2023-03", cols(monitor.Auto)},
+		{"golden: sample800 chisquare, z", "sample800-reference", "sample800-current", []column{
+			{monitor.ColHour, monitor.Categorical, monitor.ChiSquare},
+			{monitor.ColPassengers, monitor.Numerical, monitor.ChiSquare},
+			{monitor.ColPULocation, monitor.Categorical, monitor.ZTest},
+			{monitor.ColDistance, monitor.Numerical, monitor.Wasserstein},
+		}},
+	}
+}()
+
+// writeGolden writes the golden scenarios with scipy's scores.
+func writeGolden(path string, res map[string]pyResult) error {
+	type golden struct {
+		scenario
+		Scores any `json:"scores"`
+	}
+	var out []golden
+	for _, s := range goldenScenarios {
+		out = append(out, golden{s, res[s.Name].Columns})
+	}
+	b, err := json.MarshalIndent(out, "", " ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// readCSV reads a fixture CSV into columns; an empty cell is NaN.
+func readCSV(path string) (map[string][]float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	cols := make(map[string][]float64)
+	for _, r := range rows[1:] {
+		for j, name := range rows[0] {
+			v := math.NaN()
+			if r[j] != "" {
+				if v, err = strconv.ParseFloat(r[j], 64); err != nil {
+					return nil, fmt.Errorf("%s: %w", path, err)
+				}
+			}
+			cols[name] = append(cols[name], v)
+		}
+	}
+	return cols, nil
+}
+
 func fmtScore(p *float64) string {
 	if p == nil {
 		return "null"
@@ -286,28 +375,33 @@ func every(cols map[string][]float64, k int) map[string][]float64 {
 	return out
 }
 
-// writeCSV writes the columns of specs, an empty cell for NaN, with the
-// shortest text that reads back as the same float.
+// writeCSV writes the columns of specs that cols has, an empty cell for NaN,
+// with the shortest text that reads back as the same float.
 func writeCSV(path string, cols map[string][]float64) error {
+	var names []string
+	for _, s := range specs {
+		if _, ok := cols[s.Name]; ok {
+			names = append(names, s.Name)
+		}
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	w := bufio.NewWriter(f)
-	for i, s := range specs {
+	for i, name := range names {
 		if i > 0 {
 			w.WriteByte(',')
 		}
-		w.WriteString(s.Name)
+		w.WriteString(name)
 	}
 	w.WriteByte('\n')
-	n := len(cols[monitor.ColDistance])
-	for r := range n {
-		for i, s := range specs {
+	for r := range len(cols[names[0]]) {
+		for i, name := range names {
 			if i > 0 {
 				w.WriteByte(',')
 			}
-			if v := cols[s.Name][r]; !math.IsNaN(v) {
+			if v := cols[name][r]; !math.IsNaN(v) {
 				w.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
 			}
 		}

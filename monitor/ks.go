@@ -124,15 +124,23 @@ func ksOutside(m, n, g, h int64) float64 {
 			}
 			return out
 		}
-		for y := lo; y <= hi; y++ {
-			var v float64
-			if y >= plo && y <= phi {
-				v = col[y] * fx // from (x−1, y)
-			}
-			if y > lo {
-				v += next[y-1] * float64(n-y+1) // from (x, y−1)
-			}
-			next[y] = v * inv[m+n-x-y+1]
+		// next[y] = (col[y]·(m−x+1) [from (x−1, y), inside the previous
+		// band] + next[y−1]·(n−y+1) [from (x, y−1)]) / (m+n−x−y+1). The band
+		// only moves up (lo >= plo, hi >= phi), so the loop splits into the
+		// part with both terms and the part above phi without branches.
+		base := m + n - x + 1 // inv[base−y] = 1/(m+n−x−y+1)
+		y := lo
+		if lo <= phi {
+			next[lo] = col[lo] * fx * inv[base-lo]
+		} else {
+			next[lo] = 0
+		}
+		top := min(hi, phi)
+		for y = lo + 1; y <= top; y++ {
+			next[y] = (col[y]*fx + next[y-1]*float64(n-y+1)) * inv[base-y]
+		}
+		for ; y <= hi; y++ {
+			next[y] = next[y-1] * float64(n-y+1) * inv[base-y]
 		}
 		// The up step from the band's top leaves.
 		if hi < n {

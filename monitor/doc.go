@@ -14,7 +14,8 @@
 //  2. For a window, build the current Profile the same way: a Builder fed in
 //     batches (Add per column, AddRow per row) as the prediction log is read;
 //     memory stays that of the count tables however many rows the window has.
-//     Builders and Accumulators Merge, so parts can be counted in parallel.
+//     Builders and Accumulators Merge, so parts can be counted in parallel,
+//     and Builder.AddProfile sums stored window profiles (hours into a day).
 //  3. NewReport(ref, cur, Options) gives the Report: drift per column, dataset
 //     drift, prediction drift, data quality, asked quantiles.
 //  4. With ground truth, feed (prediction, actual, keys...) pairs to a

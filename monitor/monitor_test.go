@@ -93,7 +93,23 @@ func TestAccumulator_Incremental(t *testing.T) {
 		p1.AddSlice(vs[:half])
 		p2.AddSlice(vs[half:])
 		p1.Merge(&p2)
-		for label, got := range map[string]monitor.Counts{"batches": a.Counts(), "merged": p1.Counts()} {
+		// Two stored half-window profiles added into one builder.
+		spec := []monitor.ColumnSpec{{Name: name, Kind: monitor.Numerical}}
+		h1 := mustProfile(t, spec, map[string][]float64{name: vs[:half]})
+		h2 := mustProfile(t, spec, map[string][]float64{name: vs[half:]})
+		pb, err := monitor.NewBuilder(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range []*monitor.Profile{h1, h2} {
+			if err := pb.AddProfile(h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := pb.AddProfile(mustProfile(t, fixtureColumns, nil)); tripcast.ErrorCode(err) != tripcast.EINVALID {
+			t.Errorf("profile of other columns: got %v, want EINVALID", err)
+		}
+		for label, got := range map[string]monitor.Counts{"batches": a.Counts(), "merged": p1.Counts(), "profiles": pb.Profile().Columns[0].Counts} {
 			if !slices.Equal(got.Values, want.Values) || !slices.Equal(got.Counts, want.Counts) || got.Missing != want.Missing {
 				t.Errorf("%s %s: tables differ", name, label)
 			}

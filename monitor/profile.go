@@ -154,6 +154,21 @@ func (b *Builder) AddRow(row []float64) {
 	}
 }
 
+// AddProfile adds the counts of a profile (a stored window: hourly profiles
+// make a day) column by column; a column of p the builder does not have is
+// an EINVALID error and nothing is added.
+func (b *Builder) AddProfile(p *Profile) error {
+	for _, c := range p.Columns {
+		if _, ok := b.index[c.Name]; !ok {
+			return tripcast.FieldError("columns."+c.Name, "unknown column %q", c.Name)
+		}
+	}
+	for _, c := range p.Columns {
+		b.accs[b.index[c.Name]].AddCounts(c.Counts)
+	}
+	return nil
+}
+
 // Merge adds o's counts; o must have been built from the same specs.
 func (b *Builder) Merge(o *Builder) {
 	for i := range b.accs {

@@ -179,7 +179,7 @@ func TestBuilder_ConstantMemory(t *testing.T) {
 }
 
 func TestCountValues_Quantum(t *testing.T) {
-	c := monitor.CountValues([]float64{1.0004, 0.9996, 2.0011, math.NaN(), math.Inf(1), -0.0, 0}, 0.001)
+	c := monitor.CountValues([]float64{1.0004, 0.9996, 2.0011, math.NaN(), math.Inf(1), math.Copysign(0, -1), 0}, 0.001)
 	if want := []float64{0, 1, 2.001}; !slices.Equal(c.Values, want) {
 		t.Errorf("got values %v, want %v", c.Values, want)
 	}

@@ -326,7 +326,7 @@ func rideID(v value) (id string, numeric bool, err error) {
 		}
 		return s, false, nil
 	case kNumber:
-		if bytes.IndexAny(v.raw, ".eE") < 0 {
+		if !bytes.ContainsAny(v.raw, ".eE") {
 			if len(v.raw) > MaxRideIDLen {
 				return "", false, tripcast.FieldError(field, "must be at most %d bytes, got %d", MaxRideIDLen, len(v.raw))
 			}

@@ -71,7 +71,11 @@ func New(p *serve.Predictor, o Options) (*Handler, error) {
 
 // Response is the handler's answer: the course's {"predictions": [...]}
 // together with Lambda's partial batch response (batchItemFailures, read
-// from the same JSON object when ReportBatchItemFailures is on).
+// from the same JSON object when ReportBatchItemFailures is on). Only
+// predictions is always there: the other keys are left out when empty or
+// zero, so a batch that was all predicted answers exactly the course's
+// {"predictions": [...]} (Lambda reads an absent batchItemFailures as
+// success).
 type Response struct {
 	// Predictions are the answers, in the course's format:
 	// {"model": ..., "version": ..., "prediction": {"ride_duration": ..., "ride_id": ...}}.
@@ -80,9 +84,9 @@ type Response struct {
 	// empty when the batch was handled, every record when it could not be
 	// finished (no model loaded, output stream or prediction log
 	// unavailable); the retry then repeats nothing already done.
-	BatchItemFailures []events.KinesisBatchItemFailure `json:"batchItemFailures"`
+	BatchItemFailures []events.KinesisBatchItemFailure `json:"batchItemFailures,omitempty"`
 	// DeadLettered counts the records sent to the dead-letter stream.
-	DeadLettered int `json:"deadLettered"`
+	DeadLettered int `json:"deadLettered,omitempty"`
 	// Rejected describes every record that can never succeed (whether or
 	// not it could be dead-lettered).
 	Rejected []Rejection `json:"rejected,omitempty"`

@@ -225,10 +225,14 @@ func (e Env) StreamURL(setting string, given bool) string {
 		if err != nil || u.Scheme != "kinesis" || !e.RegionFromDefault || u.Query().Has("region") {
 			return setting
 		}
-		q := u.Query()
-		q.Set("region", e.Region)
-		u.RawQuery = q.Encode()
-		return u.String()
+		sep := "?"
+		switch {
+		case strings.HasSuffix(setting, "?"):
+			sep = ""
+		case u.RawQuery != "":
+			sep = "&"
+		}
+		return setting + sep + "region=" + url.QueryEscape(e.Region)
 	}
 	if e.KinesisEndpoint == "" && e.OutputStream == "" {
 		return setting

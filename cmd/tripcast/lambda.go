@@ -29,7 +29,7 @@ Predictions go to the output stream and the prediction log; records that
 can never succeed go to ride_events_dlq with their reason.
 
 The course's environment variables configure it; a flag wins over its
-variable, and the stream, blob and db settings over what they imply:
+variable, and a given stream setting over what the variables imply:
   PREDICTIONS_STREAM_NAME  output stream (--output-stream; default ride_predictions)
   TEST_RUN                 True/true/1: answer without publishing (--test-run)
   RUN_ID                   reported as every prediction's version (--run-id)

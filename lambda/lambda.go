@@ -12,6 +12,21 @@
 // Run it with aws-lambda-go: lambda.Start(h.Handle). The function's event
 // source mapping must enable ReportBatchItemFailures for the retries to be
 // per batch rather than of the whole invocation.
+//
+// The course's function is configured by environment variables, which
+// ReadEnv reads (PREDICTIONS_STREAM_NAME, TEST_RUN, RUN_ID, MODEL_LOCATION,
+// KINESIS_ENDPOINT_URL, AWS_DEFAULT_REGION). The model is chosen by these
+// rules, in order:
+//  1. MODEL_LOCATION set: that file (a local path, or s3://bucket/key read
+//     through the blob store) is loaded with LoadModel, whatever the
+//     registry holds, and no metadata database is needed; the predictions
+//     report RUN_ID as version, or "sha256:" and 12 hex digits of the file
+//     without RUN_ID.
+//  2. RUN_ID set (without MODEL_LOCATION): the newest registered version
+//     whose training run is RUN_ID, loaded with LoadRunModel and reported
+//     as version RUN_ID; when the registry has none, an ENOTFOUND error
+//     naming RUN_ID (and MODEL_LOCATION, the other way to give a model).
+//  3. Neither: the registry's champion, followed as every server does.
 package lambda
 
 import (
@@ -71,7 +86,11 @@ func New(p *serve.Predictor, o Options) (*Handler, error) {
 
 // Response is the handler's answer: the course's {"predictions": [...]}
 // together with Lambda's partial batch response (batchItemFailures, read
-// from the same JSON object when ReportBatchItemFailures is on).
+// from the same JSON object when ReportBatchItemFailures is on). Only
+// predictions is always there: the other keys are left out when empty or
+// zero, so a batch that was all predicted answers exactly the course's
+// {"predictions": [...]} (Lambda reads an absent batchItemFailures as
+// success).
 type Response struct {
 	// Predictions are the answers, in the course's format:
 	// {"model": ..., "version": ..., "prediction": {"ride_duration": ..., "ride_id": ...}}.
@@ -80,9 +99,9 @@ type Response struct {
 	// empty when the batch was handled, every record when it could not be
 	// finished (no model loaded, output stream or prediction log
 	// unavailable); the retry then repeats nothing already done.
-	BatchItemFailures []events.KinesisBatchItemFailure `json:"batchItemFailures"`
+	BatchItemFailures []events.KinesisBatchItemFailure `json:"batchItemFailures,omitempty"`
 	// DeadLettered counts the records sent to the dead-letter stream.
-	DeadLettered int `json:"deadLettered"`
+	DeadLettered int `json:"deadLettered,omitempty"`
 	// Rejected describes every record that can never succeed (whether or
 	// not it could be dead-lettered).
 	Rejected []Rejection `json:"rejected,omitempty"`

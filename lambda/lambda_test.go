@@ -193,7 +193,7 @@ func TestHandle(t *testing.T) {
 		}
 		y, _ := e.model.Predict(tripcast.Ride{PULocationID: 130, DOLocationID: 205, TripDistance: 3.66})
 		pred := string(serve.MarshalPrediction(tripcast.Prediction{RideID: "256", RideIDNumeric: true, Model: tripcast.DefaultModelName, Version: "Test123", RideDuration: y}))
-		want := `{"predictions":[` + pred + `],"batchItemFailures":[],"deadLettered":0}`
+		want := `{"predictions":[` + pred + `]}` // nothing else: the course compares the whole answer
 		if string(out) != want {
 			t.Fatalf("got %s, want %s", out, want)
 		}

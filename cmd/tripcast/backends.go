@@ -120,6 +120,9 @@ type streamOptions struct {
 	natsListen string
 	// batch is the largest batch a NATS consumer handles (0: default).
 	batch int
+	// publishOnly opens Kinesis without the metadata database (its
+	// checkpoint store): it can publish, not consume.
+	publishOnly bool
 }
 
 // streamBackends opens the ride event stream named by the stream setting:
@@ -133,7 +136,10 @@ var streamBackends = map[string]func(ctx context.Context, a *app, raw string, o 
 	"nats": func(ctx context.Context, a *app, raw string, o streamOptions) (tripcast.Stream, error) {
 		return stream.OpenNATS(ctx, raw, stream.NATSOptions{Logger: a.log, BatchSize: o.batch})
 	},
-	"kinesis": func(ctx context.Context, a *app, raw string, _ streamOptions) (tripcast.Stream, error) {
+	"kinesis": func(ctx context.Context, a *app, raw string, o streamOptions) (tripcast.Stream, error) {
+		if o.publishOnly {
+			return stream.OpenKinesis(ctx, raw, noCheckpoints{}, a.log)
+		}
 		db, err := a.store(ctx) // shard checkpoints
 		if err != nil {
 			return nil, err

@@ -461,7 +461,8 @@ func (db *DB) queryPredictions(ctx context.Context, query string, args ...any) (
 }
 
 // GetPredictions returns the predictions logged for rideID (one per model
-// version that answered it), oldest first; none is not an error.
+// version that answered it and distinct inputs it was asked with), oldest
+// first; none is not an error.
 func (db *DB) GetPredictions(ctx context.Context, rideID string) ([]tripcast.PredictionRecord, error) {
 	ps, err := db.queryPredictions(ctx, predictionSelect+` WHERE ride_id = ? ORDER BY id`, rideID)
 	if err != nil {

@@ -25,6 +25,11 @@ const (
 	DefaultMaxSpool     = 1 << 30
 )
 
+// confirmRecords: once this many records were handed to the next log
+// without a flush, it is flushed before more are handed (memory stays
+// bounded during a replay of many segments).
+const confirmRecords = 100_000
+
 // spoolExt ends a segment's file name: <20-digit sequence number>.spool.
 const spoolExt = ".spool"
 
@@ -104,7 +109,8 @@ type Spool struct {
 	shipSince time.Time
 
 	shipMu      sync.Mutex // serializes ship
-	lastConfirm time.Time
+	lastConfirm time.Time  // under shipMu
+	handedRecs  int        // under shipMu: records handed and not yet confirmed
 	kick        chan struct{}
 	stop        chan struct{}
 	done        chan struct{}
@@ -301,7 +307,9 @@ func (s *Spool) writeRound() {
 			// Part of the round may be written: the segment ends here (a
 			// reader stops at the torn frame; none of its records was
 			// accepted).
-			s.sealCurrent()
+			if f := s.sealCurrent(); f != nil {
+				_ = f.Close()
+			}
 		} else {
 			s.fsize += int64(len(w.buf))
 			s.bytes += int64(len(w.buf))
@@ -388,23 +396,36 @@ func (s *Spool) sync() error {
 	return d.Sync()
 }
 
+// loop ships every ShipEvery (or when a segment is full) and, in a
+// goroutine of its own so that a hanging database never delays it, fsyncs
+// every SyncEvery.
 func (s *Spool) loop() {
 	defer close(s.done)
-	syncT := time.NewTicker(s.o.SyncEvery)
-	defer syncT.Stop()
-	shipT := time.NewTicker(s.o.ShipEvery)
-	defer shipT.Stop()
+	syncDone := make(chan struct{})
+	go func() {
+		defer close(syncDone)
+		t := time.NewTicker(s.o.SyncEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+			}
+			if err := s.sync(); err != nil {
+				s.log.Error("prediction spool: fsync failed", "dir", s.dir, "err", err)
+			}
+		}
+	}()
+	defer func() { <-syncDone }()
+	t := time.NewTicker(s.o.ShipEvery)
+	defer t.Stop()
 	s.shipOnce(false) // what a previous process left
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-syncT.C:
-			if err := s.sync(); err != nil {
-				s.log.Error("prediction spool: fsync failed", "dir", s.dir, "err", err)
-			}
-			continue
-		case <-shipT.C:
+		case <-t.C:
 		case <-s.kick:
 		}
 		s.shipOnce(false)
@@ -435,7 +456,7 @@ func (s *Spool) ship(ctx context.Context, confirm bool) error {
 	s.mu.Unlock()
 	var recs []tripcast.PredictionRecord
 	for _, seg := range todo {
-		if failing && s.handedCount() > 0 {
+		if (failing && s.handedCount() > 0) || s.handedRecs >= confirmRecords {
 			break
 		}
 		data, err := os.ReadFile(s.path(seg.seq))
@@ -453,17 +474,18 @@ func (s *Spool) ship(ctx context.Context, confirm bool) error {
 				return s.shipFailed(err)
 			}
 		}
+		s.handedRecs += len(recs)
 		s.mu.Lock()
 		s.handed++
 		s.mu.Unlock()
 	}
-	if s.handedCount() == 0 || (!confirm && !failing && time.Since(s.lastConfirm) < s.o.ConfirmEvery) {
+	if s.handedCount() == 0 || (!confirm && !failing && s.handedRecs < confirmRecords && time.Since(s.lastConfirm) < s.o.ConfirmEvery) {
 		return nil
 	}
 	if err := s.next.Flush(ctx); err != nil {
 		return s.shipFailed(err)
 	}
-	s.lastConfirm = time.Now()
+	s.lastConfirm, s.handedRecs = time.Now(), 0
 	s.mu.Lock()
 	done := slices.Clone(s.sealed[:s.handed])
 	s.mu.Unlock()
@@ -537,7 +559,17 @@ func (s *Spool) Flush(ctx context.Context) error {
 	if err := s.seal(); err != nil {
 		return fmt.Errorf("prediction spool: %w", err)
 	}
-	return s.ship(ctx, true)
+	for {
+		if err := s.ship(ctx, true); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		left := len(s.sealed)
+		s.mu.Unlock()
+		if left == 0 {
+			return nil
+		}
+	}
 }
 
 // Close stops the background work and ships what is left. Log fails after

@@ -214,3 +214,29 @@ func (l *switchLog) Flush(ctx context.Context) error {
 	}
 	return l.next.Flush(ctx)
 }
+
+// BenchmarkSpoolLog measures the request path: one record per Log call
+// from concurrent callers (writes grouped), shipped to the SQLite log in
+// the background.
+func BenchmarkSpoolLog(b *testing.B) {
+	ctx := context.Background()
+	db := sqlstoretest.MustOpen(b, sqlstoretest.FreshSQLite(b))
+	s, err := OpenSpool(filepath.Join(b.TempDir(), "spool"), Buffered(db.PredictionLog(), Options{FlushInterval: time.Second}), SpoolOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	recs := predlogtest.Records(1024, time.Millisecond)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			if err := s.Log(ctx, recs[i%1024:i%1024+1]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

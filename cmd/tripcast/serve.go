@@ -90,7 +90,7 @@ func (a *app) serving(ctx context.Context) (*serving, error) {
 	if err != nil {
 		return nil, err
 	}
-	spool, err := a.spool(predlog.Multi(append([]tripcast.PredictionLog{sw, pw}, sinks...)...))
+	spool, err := a.spool(reg, predlog.Multi(append([]tripcast.PredictionLog{sw, pw}, sinks...)...))
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"tripcast"
 	"tripcast/predlog"
 )
@@ -12,8 +14,9 @@ import (
 // spool opens the request path's write-ahead spool in <data_dir>/spool,
 // in front of next (predlog.Spool: an answered prediction survives kill -9;
 // spool_sync_every bounds what a machine crash loses; spool_max_mb bounds
-// the disk, 503 beyond). It is closed with the app, before next.
-func (a *app) spool(next tripcast.PredictionLog) (*predlog.Spool, error) {
+// the disk, 503 beyond). It is closed with the app, before next. reg gets
+// tripcast_prediction_spool_bytes.
+func (a *app) spool(reg prometheus.Registerer, next tripcast.PredictionLog) (*predlog.Spool, error) {
 	sync, err := time.ParseDuration(a.cfg.SpoolSyncEvery)
 	if err != nil || sync <= 0 {
 		return nil, tripcast.FieldError("spool_sync_every", "%q is not a positive duration such as 1s", a.cfg.SpoolSyncEvery)
@@ -28,5 +31,8 @@ func (a *app) spool(next tripcast.PredictionLog) (*predlog.Spool, error) {
 		return nil, err
 	}
 	a.onClose(s.Close)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tripcast_prediction_spool_bytes",
+		Help: "Bytes of answered HTTP predictions in the local spool, not yet confirmed in the prediction log (grows while the log cannot be written; 503 at spool_max_mb)."},
+		func() float64 { return float64(s.Bytes()) }))
 	return s, nil
 }

@@ -2,6 +2,7 @@ package tripcast
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -92,6 +93,32 @@ func (r *PredictionRecord) Ride() Ride {
 		TripDistance: r.TripDistance, PickupTime: r.PickupTime}
 }
 
+// InputKey returns a 64-bit hash (FNV-1a) of the record's inputs: the
+// pickup and drop-off zones, trip_distance's bits and the pickup time in
+// Unix microseconds (0 when unknown). Two records of one ride_id, model and
+// version with the same InputKey answered the same question (a repeat);
+// with different ones, a producer reused the ride_id for another ride. It
+// is never 0: the SQL prediction log keeps 0 for rows logged before it
+// existed ("inputs not recorded", equal to no record's key).
+func (r *PredictionRecord) InputKey() int64 {
+	var pickup int64
+	if !r.PickupTime.IsZero() {
+		pickup = r.PickupTime.UnixMicro()
+	}
+	h := uint64(14695981039346656037) // FNV-1a offset basis
+	for _, v := range [4]uint64{uint64(int64(r.PULocationID)), uint64(int64(r.DOLocationID)), math.Float64bits(r.TripDistance), uint64(pickup)} {
+		for range 8 {
+			h ^= v & 0xff
+			h *= 1099511628211 // FNV prime
+			v >>= 8
+		}
+	}
+	if h == 0 {
+		h = 1
+	}
+	return int64(h)
+}
+
 // PredictionLog keeps every prediction made (a parquet log in the blob store,
 // a table in the metadata database, or both).
 type PredictionLog interface {
@@ -128,7 +155,8 @@ type PriorLog interface {
 	PredictionLog
 	// LogPrior is Log, and for each record it sets prior[i] (len(prior) ==
 	// len(recs)) to the PredictedAt of the record the log held already for
-	// recs[i]'s ride_id, model and version from the same Source, or to the
+	// recs[i]'s ride_id, model, version and inputs (InputKey) from the same
+	// Source, or to the
 	// zero time when recs[i] is new (or held from another source: an HTTP
 	// prediction of the ride does not stop the stream from publishing
 	// one). A record repeating an earlier one of recs counts as held

@@ -30,6 +30,12 @@ type Config struct {
 	CompactEvery string `json:"compact_every" env:"TRIPCAST_COMPACT_EVERY" help:"how often serving processes merge the parquet prediction log's finished hours into one file each (0: never)"`
 	// PredictionSinks: "parquet" (default) or "parquet,objects".
 	PredictionSinks string `json:"prediction_sinks" env:"TRIPCAST_PREDICTION_SINKS" help:"prediction logs in the blob store: parquet, or parquet,objects to also write one JSON object per prediction (the seed's layout; slow and costly on S3)"`
+	// SpoolSyncEvery is a Go duration ("1s"): how often the prediction
+	// spool is fsynced (what a machine crash may lose; a process crash
+	// loses nothing).
+	SpoolSyncEvery string `json:"spool_sync_every" env:"TRIPCAST_SPOOL_SYNC_EVERY" help:"how often the HTTP prediction spool (<data-dir>/spool) is fsynced: the most a machine crash can lose (a killed process loses nothing)"`
+	// SpoolMaxMB bounds the prediction spool on disk, in MiB.
+	SpoolMaxMB string `json:"spool_max_mb" env:"TRIPCAST_SPOOL_MAX_MB" help:"most MiB of predictions the spool holds while the prediction log cannot be written; beyond it the HTTP API answers 503"`
 }
 
 // Default returns the defaults: everything embedded under ./tripcast-data.
@@ -43,6 +49,8 @@ func Default() Config {
 		LogFormat:       "text",
 		CompactEvery:    "10m",
 		PredictionSinks: "parquet",
+		SpoolSyncEvery:  "1s",
+		SpoolMaxMB:      "1024",
 	}
 }
 

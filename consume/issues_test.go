@@ -161,8 +161,12 @@ func TestConsumeReusedRideID(t *testing.T) {
 			t.Errorf("prediction %v published %d times, want once", y, n)
 		}
 	}
-	if st := pl.c.Stats(); st.Predicted != 5 || st.AlreadyPublished != 2 || st.DeadLettered != 0 {
-		t.Errorf("got stats %+v, want 5 predicted, 2 found published (the redelivery and the identical repeat)", st)
+	if st := pl.c.Stats(); st.Predicted != 5 || st.AlreadyPublished != 2 || st.DeadLettered != 0 || st.Scans != 1 {
+		t.Errorf("got stats %+v, want 5 predicted, 2 not published again (the redelivery, found by 1 read-back, and the identical repeat, a first delivery, without one)", st)
+	}
+	// The log records what was answered: a row per distinct request.
+	if n, err := pl.db.CountPredictions(ctx, sqlstore.PredictionFilter{RideID: "re1"}); err != nil || n != 3 {
+		t.Errorf("SQL log: got %d rows for ride re1 (%v), want 3", n, err)
 	}
 }
 

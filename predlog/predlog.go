@@ -156,7 +156,7 @@ func New(store tripcast.BlobStore, o Options) *Writer {
 // synchronous log, such as the metadata database's, made cheap for the
 // request path. A failed batch stays buffered and is handed to next again,
 // so next must ignore records it already holds (the SQL log does: one row
-// per ride and model version).
+// per ride_id, model version and inputs).
 func Buffered(next tripcast.PredictionLog, o Options) *Writer {
 	w := newWriter(o)
 	w.sink = func(ctx context.Context, recs []tripcast.PredictionRecord) ([]tripcast.PredictionRecord, error) {

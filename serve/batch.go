@@ -149,6 +149,7 @@ type batchWork struct {
 	dead     []tripcast.Message
 	deadIdx  []int       // batch index of each dead letter
 	prior    []time.Time // per record: when the log held it already (zero: new)
+	first    []bool      // per record: its message is a first delivery (Delivered 1)
 }
 
 // Handle handles one batch: it decodes and validates every event (an event
@@ -164,13 +165,17 @@ type batchWork struct {
 // fails. res (not nil) is filled when it returns nil.
 //
 // Idempotency: the log (a tripcast.PriorLog) tells which predictions it
-// held already; new ones are published at once. One held already is not
-// published again when an identical prediction (same ride_id, model,
-// version and answer) is published with it in the batch, or is found in the
+// held already for the same ride_id, model, version, inputs and source;
+// new ones are published at once (a ride_id reused with other inputs is
+// new). One held already is not published again when an identical
+// prediction is published with it in the batch, or when its message is a
+// first delivery (a producer repeat: the event that logged it publishes
+// it, on its delivery or its redelivery), or when it is found in the
 // output stream, read back from the earliest logging time of such
 // predictions; it is published when not found, or when it was logged more
 // than ScanWindow ago. So every event ends as its own published prediction
-// or a dead letter, and a redelivery never duplicates one.
+// or a dead letter (an identical repeat shares its twin's), and a
+// redelivery never duplicates one.
 func (h *BatchHandler) Handle(ctx context.Context, batch []tripcast.Message, res *BatchResult) error {
 	keep := res.KeepItems
 	*res = BatchResult{KeepItems: keep, Items: res.Items[:0]}
@@ -190,6 +195,7 @@ func (h *BatchHandler) Handle(ctx context.Context, batch []tripcast.Message, res
 	}
 	w.outcomes = slices.Grow(w.outcomes[:0], len(batch))[:len(batch)]
 	w.recs, w.out, w.ends, w.buf, w.dead, w.deadIdx = w.recs[:0], w.out[:0], w.ends[:0], w.buf[:0], w.dead[:0], w.deadIdx[:0]
+	w.first = w.first[:0]
 
 	_, perr := h.p.predictEvents(ctx, w.events, func(i int) string { return h.derivedRideID(&batch[i]) },
 		received, h.cfg.Source, w.outcomes)
@@ -202,6 +208,7 @@ func (h *BatchHandler) Handle(ctx context.Context, batch []tripcast.Message, res
 		if err == nil {
 			o := &w.outcomes[i]
 			w.recs = append(w.recs, o.Record)
+			w.first = append(w.first, m.Delivered == 1)
 			w.buf = AppendPrediction(w.buf, o.Prediction)
 			w.ends = append(w.ends, len(w.buf))
 			w.out = append(w.out, tripcast.Message{Key: o.Prediction.RideID})
@@ -438,11 +445,16 @@ func (h *BatchHandler) logAndPublish(ctx context.Context, w *batchWork, res *Bat
 const scanSlack = 2 * time.Second
 
 // unpublished returns w's output messages without those that must not be
-// published again. A prediction the log held already (w.prior) is
-// identified by its message (ride_id, model, version and answer), so an
-// event reusing a ride_id with other inputs, or a redelivered event whose
-// ride_id a later event answered meanwhile, is never taken for published:
+// published again. The log holds a prediction already (w.prior) only for an
+// identical request (ride_id, model, version, inputs and source), so an
+// event reusing a ride_id with other inputs is never taken for published.
+// One held already is:
 //   - dropped when an identical new prediction of the batch is published;
+//   - dropped without looking when its message is a first delivery
+//     (Delivered 1: no run before this one handled this message, see
+//     tripcast.Message; Lambda's 0 is unknown): the producer sent the same
+//     ride again, and the message that logged it publishes it, on its own
+//     delivery or, if that run crashed first, its redelivery (which looks);
 //   - published again without looking when it was logged more than
 //     ScanWindow ago (its earlier publication, if any, is older);
 //   - otherwise looked for in the output stream, read back once from the
@@ -465,7 +477,7 @@ func (h *BatchHandler) unpublished(ctx context.Context, w *batchWork, res *Batch
 		}
 		data := string(w.out[i].Data)
 		switch {
-		case fresh[data]:
+		case fresh[data], w.first[i]:
 			drop[i] = true
 		case t.Before(oldest):
 			// published again below

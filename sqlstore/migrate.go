@@ -154,6 +154,50 @@ var migrations = []string{
 	// read back from the log echoes it as it came (rows logged before
 	// were taken as strings).
 	`ALTER TABLE predictions ADD COLUMN ride_id_numeric BOOLEAN NOT NULL DEFAULT FALSE`,
+	// 5: input_key (tripcast.PredictionRecord.InputKey) joins the unique
+	// key, so a ride_id reused with other inputs is a row of its own; see
+	// dialectMigrations.
+	"",
+}
+
+// dialectMigrations replace the entries of migrations that differ by
+// engine: version -> dialect name -> script.
+var dialectMigrations = map[int]map[string]string{
+	// 5: the unique key becomes (ride_id, model, version, input_key). Rows
+	// logged before keep input_key 0, which no record's InputKey equals:
+	// such a row never counts as the prior of a new record.
+	5: {
+		// A UNIQUE constraint in CREATE TABLE cannot be dropped on SQLite:
+		// the table is rebuilt (ids kept: INTEGER PRIMARY KEY is the rowid).
+		"sqlite": `CREATE TABLE predictions_v5 (
+			id INTEGER PRIMARY KEY,
+			ride_id TEXT NOT NULL,
+			model TEXT NOT NULL,
+			version TEXT NOT NULL,
+			pu_location_id INTEGER NOT NULL,
+			do_location_id INTEGER NOT NULL,
+			trip_distance DOUBLE PRECISION NOT NULL,
+			pickup_at BIGINT,
+			prediction DOUBLE PRECISION NOT NULL,
+			received_at BIGINT NOT NULL,
+			predicted_at BIGINT NOT NULL,
+			latency_us BIGINT NOT NULL,
+			source TEXT NOT NULL,
+			ride_id_numeric BOOLEAN NOT NULL DEFAULT FALSE,
+			input_key BIGINT NOT NULL DEFAULT 0
+		);
+		INSERT INTO predictions_v5 (id, ride_id, model, version, pu_location_id, do_location_id, trip_distance, pickup_at,
+			prediction, received_at, predicted_at, latency_us, source, ride_id_numeric)
+			SELECT id, ride_id, model, version, pu_location_id, do_location_id, trip_distance, pickup_at,
+			prediction, received_at, predicted_at, latency_us, source, ride_id_numeric FROM predictions;
+		DROP TABLE predictions;
+		ALTER TABLE predictions_v5 RENAME TO predictions;
+		CREATE UNIQUE INDEX predictions_key ON predictions(ride_id, model, version, input_key);
+		CREATE INDEX predictions_predicted_at ON predictions(predicted_at)`,
+		"postgres": `ALTER TABLE predictions ADD COLUMN input_key BIGINT NOT NULL DEFAULT 0;
+		ALTER TABLE predictions DROP CONSTRAINT predictions_ride_id_model_version_key;
+		CREATE UNIQUE INDEX predictions_key ON predictions(ride_id, model, version, input_key)`,
+	},
 }
 
 // migrate applies the migrations the database lacks, in one transaction
@@ -179,7 +223,11 @@ func (db *DB) migrate(ctx context.Context) error {
 			return fmt.Errorf("database schema version %d is newer than this tripcast's (%d): upgrade tripcast", current, len(migrations))
 		}
 		for v := current + 1; v <= len(migrations); v++ {
-			script := strings.ReplaceAll(migrations[v-1], "{{ID}}", db.d.autoID)
+			script := migrations[v-1]
+			if m, ok := dialectMigrations[v]; ok {
+				script = m[db.d.name]
+			}
+			script = strings.ReplaceAll(script, "{{ID}}", db.d.autoID)
 			for _, stmt := range strings.Split(script, ";") {
 				if strings.TrimSpace(stmt) == "" {
 					continue

@@ -14,18 +14,27 @@ import (
 	"tripcast"
 )
 
-// The prediction log table: one row per (ride_id, model, version). A stream
+// The prediction log table: one row per (ride_id, model, version,
+// input_key), input_key being tripcast.PredictionRecord.InputKey. A stream
 // consumer that sees an event again (at-least-once delivery) inserts nothing
-// the second time, so the log never holds a duplicated prediction.
+// the second time, so the log never holds a duplicated prediction; a
+// producer reusing a ride_id with other inputs gets a row per distinct
+// request, so the log records what was answered.
 
-// predictionCols are the inserted columns, in the order of predictionArgs.
+// predictionCols are the columns read back, in scanPrediction's order.
 const predictionCols = `ride_id, model, version, pu_location_id, do_location_id, trip_distance, pickup_at,
 	prediction, received_at, predicted_at, latency_us, source, ride_id_numeric`
 
-// predictionColCount is the number of columns in predictionCols.
-const predictionColCount = 13
+// insertCols are the inserted columns, in the order of predictionArgs.
+const insertCols = predictionCols + `, input_key`
 
-// predictionChunk is the most rows per multi-row INSERT on SQLite (13
+// conflictKey is the unique key of the predictions table.
+const conflictKey = ` ON CONFLICT (ride_id, model, version, input_key) DO NOTHING`
+
+// predictionColCount is the number of columns in insertCols.
+const predictionColCount = 14
+
+// predictionChunk is the most rows per multi-row INSERT on SQLite (14
 // parameters each). A batch is written as full chunks, then chunks of 64,
 // 32, … 1 rows for the rest: one statement per size, each prepared once
 // per database (parsing SQL costs more than executing it here).
@@ -94,7 +103,7 @@ func checkRecord(i int, rec *tripcast.PredictionRecord) error {
 }
 
 // LogPredictions stores recs in one transaction and returns how many were
-// new: a record whose (ride_id, model, version) is already in the log is
+// new: a record whose (ride_id, model, version, InputKey) is already in the log is
 // skipped (INSERT … ON CONFLICT DO NOTHING), so logging a redelivered batch
 // again is harmless. PostgreSQL takes the batch as array parameters in one
 // statement; SQLite as multi-row INSERTs of up to 128 rows.
@@ -114,7 +123,8 @@ func (db *DB) LogPredictions(ctx context.Context, recs []tripcast.PredictionReco
 
 // LogPredictionsPrior is LogPredictions, and sets prior[i] (len(prior) ==
 // len(recs)) to the PredictedAt of the row the log held already for
-// recs[i]'s ride_id, model and version from the same source (zero when
+// recs[i]'s ride_id, model, version and inputs (InputKey) from the same
+// source (zero when
 // recs[i] is new, or held from another source; a record repeating an
 // earlier one of recs counts as held already). It
 // costs nothing more while every record is new: the rows already held are
@@ -279,14 +289,17 @@ func (db *DB) insertTx(ctx context.Context, recs []tripcast.PredictionRecord, fr
 // record of recs (whose timestamps may be the same: one batch, one clock
 // reading).
 func markPrior(ctx context.Context, c conn, recs []tripcast.PredictionRecord, from, to int, prior []time.Time) error {
-	type key struct{ ride, model, version string }
+	type key struct {
+		ride, model, version string
+		input                int64
+	}
 	type row struct {
 		received, predicted int64
 		source              string
 	}
 	ids := make([]any, 0, to-from)
 	var q strings.Builder
-	q.WriteString("SELECT ride_id, model, version, received_at, predicted_at, source FROM predictions WHERE ride_id IN (")
+	q.WriteString("SELECT ride_id, model, version, input_key, received_at, predicted_at, source FROM predictions WHERE ride_id IN (")
 	for i := from; i < to; i++ {
 		if i > from {
 			q.WriteString(", ")
@@ -303,7 +316,7 @@ func markPrior(ctx context.Context, c conn, recs []tripcast.PredictionRecord, fr
 	for rows.Next() {
 		var k key
 		var t row
-		if err := rows.Scan(&k.ride, &k.model, &k.version, &t.received, &t.predicted, &t.source); err != nil {
+		if err := rows.Scan(&k.ride, &k.model, &k.version, &k.input, &t.received, &t.predicted, &t.source); err != nil {
 			_ = rows.Close()
 			return fmt.Errorf("look up logged predictions: %w", err)
 		}
@@ -316,21 +329,22 @@ func markPrior(ctx context.Context, c conn, recs []tripcast.PredictionRecord, fr
 	// earlier record of the call (one pass, not one per record).
 	first := make(map[key]int, to)
 	for i := range recs[:to] {
-		k := key{recs[i].RideID, recs[i].Model, recs[i].Version}
+		k := key{recs[i].RideID, recs[i].Model, recs[i].Version, recs[i].InputKey()}
 		if _, ok := first[k]; !ok {
 			first[k] = i
 		}
 	}
 	for i := from; i < to; i++ {
 		r := &recs[i]
-		t, ok := held[key{r.RideID, r.Model, r.Version}]
+		k := key{r.RideID, r.Model, r.Version, r.InputKey()}
+		t, ok := held[k]
 		if !ok || t.source != r.Source {
 			// Not held (cannot happen inside the transaction), or held from
 			// another source (say, HTTP, which publishes nothing to a
 			// stream): new for this one.
 			continue
 		}
-		if first[key{r.RideID, r.Model, r.Version}] < i || t.received != micros(r.ReceivedAt) || t.predicted != micros(r.PredictedAt) {
+		if first[k] < i || t.received != micros(r.ReceivedAt) || t.predicted != micros(r.PredictedAt) {
 			prior[i] = fromMicros(t.predicted)
 		}
 	}
@@ -339,11 +353,11 @@ func markPrior(ctx context.Context, c conn, recs []tripcast.PredictionRecord, fr
 
 // predictionInsert returns the multi-row INSERT of n predictions.
 func predictionInsert(n int) string {
-	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	var b strings.Builder
-	b.Grow(64 + len(predictionCols) + n*(len(row)+2) + 48)
+	b.Grow(64 + len(insertCols) + n*(len(row)+2) + len(conflictKey))
 	b.WriteString("INSERT INTO predictions (")
-	b.WriteString(predictionCols)
+	b.WriteString(insertCols)
 	b.WriteString(") VALUES ")
 	for i := range n {
 		if i > 0 {
@@ -351,7 +365,7 @@ func predictionInsert(n int) string {
 		}
 		b.WriteString(row)
 	}
-	b.WriteString(" ON CONFLICT (ride_id, model, version) DO NOTHING")
+	b.WriteString(conflictKey)
 	return b.String()
 }
 
@@ -363,11 +377,11 @@ func pickupMicros(t time.Time) any {
 	return micros(t)
 }
 
-// appendPredictionArgs appends rec's parameters in predictionCols order.
+// appendPredictionArgs appends rec's parameters in insertCols order.
 func appendPredictionArgs(args []any, rec *tripcast.PredictionRecord) []any {
 	return append(args, rec.RideID, rec.Model, rec.Version, rec.PULocationID, rec.DOLocationID, rec.TripDistance,
 		pickupMicros(rec.PickupTime), rec.Prediction, micros(rec.ReceivedAt), micros(rec.PredictedAt),
-		rec.Latency.Microseconds(), rec.Source, rec.RideIDNumeric)
+		rec.Latency.Microseconds(), rec.Source, rec.RideIDNumeric, rec.InputKey())
 }
 
 // insertPredictionArrays inserts recs on PostgreSQL with one statement
@@ -379,7 +393,7 @@ func insertPredictionArrays(ctx context.Context, c conn, recs []tripcast.Predict
 		pu, do              = make([]int32, n), make([]int32, n)
 		dist, pred          = make([]float64, n), make([]float64, n)
 		pickup, recv, at    = make([]int64, n), make([]int64, n), make([]int64, n)
-		lat                 = make([]int64, n)
+		lat, input          = make([]int64, n), make([]int64, n)
 		hasPickup, numeric  = make([]bool, n), make([]bool, n)
 	)
 	for i := range recs {
@@ -391,14 +405,14 @@ func insertPredictionArrays(ctx context.Context, c conn, recs []tripcast.Predict
 			pickup[i], hasPickup[i] = micros(r.PickupTime), true
 		}
 		recv[i], at[i], lat[i] = micros(r.ReceivedAt), micros(r.PredictedAt), r.Latency.Microseconds()
+		input[i] = r.InputKey()
 	}
-	res, err := c.exec(ctx, `INSERT INTO predictions (`+predictionCols+`)
-		SELECT r, m, v, pu, dl, td, CASE WHEN hp THEN pk END, p, ra, pa, l, s, n
+	res, err := c.exec(ctx, `INSERT INTO predictions (`+insertCols+`)
+		SELECT r, m, v, pu, dl, td, CASE WHEN hp THEN pk END, p, ra, pa, l, s, n, ik
 		FROM unnest(?::text[], ?::text[], ?::text[], ?::int[], ?::int[], ?::float8[], ?::bool[], ?::bigint[],
-			?::float8[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::bool[])
-			AS u(r, m, v, pu, dl, td, hp, pk, p, ra, pa, l, s, n)
-		ON CONFLICT (ride_id, model, version) DO NOTHING`,
-		ride, mdl, ver, pu, do, dist, hasPickup, pickup, pred, recv, at, lat, src, numeric)
+			?::float8[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::bool[], ?::bigint[])
+			AS u(r, m, v, pu, dl, td, hp, pk, p, ra, pa, l, s, n, ik)`+conflictKey,
+		ride, mdl, ver, pu, do, dist, hasPickup, pickup, pred, recv, at, lat, src, numeric, input)
 	if err != nil {
 		return 0, err
 	}
@@ -447,7 +461,8 @@ func (db *DB) queryPredictions(ctx context.Context, query string, args ...any) (
 }
 
 // GetPredictions returns the predictions logged for rideID (one per model
-// version that answered it), oldest first; none is not an error.
+// version that answered it and distinct inputs it was asked with), oldest
+// first; none is not an error.
 func (db *DB) GetPredictions(ctx context.Context, rideID string) ([]tripcast.PredictionRecord, error) {
 	ps, err := db.queryPredictions(ctx, predictionSelect+` WHERE ride_id = ? ORDER BY id`, rideID)
 	if err != nil {

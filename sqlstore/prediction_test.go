@@ -20,8 +20,8 @@ func predRecord(i int, v string, at time.Time) tripcast.PredictionRecord {
 		Prediction: 5 + float64(i%40)/7, ReceivedAt: at, PredictedAt: at.Add(150 * time.Microsecond),
 		Latency: 150 * time.Microsecond, Source: tripcast.SourceNATS,
 	}
-	if i%2 == 0 {
-		r.PickupTime = at.Add(-time.Duration(i) * time.Minute)
+	if i%2 == 0 { // an input: the same whenever the ride is answered
+		r.PickupTime = time.Date(2021, 1, 5, 9, 0, 0, 0, time.UTC).Add(-time.Duration(i) * time.Minute)
 	}
 	return r
 }

@@ -31,6 +31,12 @@ import (
 // store, and promotes it to champion.
 func seedChampion(t *testing.T, dataDir string) {
 	t.Helper()
+	seedChampionIn(t, dataDir, "sqlite://"+filepath.ToSlash(filepath.Join(dataDir, "tripcast.db")))
+}
+
+// seedChampionIn is seedChampion with the metadata database at dbURL.
+func seedChampionIn(t *testing.T, dataDir, dbURL string) {
+	t.Helper()
 	ctx := context.Background()
 	trips, _, err := tlc.LoadFile(testfiles.Green(t, "2021-01"), tlc.RuleCourse)
 	if err != nil {
@@ -49,7 +55,7 @@ func seedChampion(t *testing.T, dataDir string) {
 		t.Fatal(err)
 	}
 	defer blobs.Close()
-	db, err := sqlstore.Open(ctx, "sqlite://"+filepath.ToSlash(filepath.Join(dataDir, "tripcast.db")), nil)
+	db, err := sqlstore.Open(ctx, dbURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,8 +30,8 @@ type serving struct {
 	metrics *serve.Metrics
 	pred    *serve.Predictor
 	source  tripcast.ModelSource
-	// plog is the request path's prediction log: the metadata database
-	// and parquet files, both buffered.
+	// plog is the request path's prediction log: a write-ahead spool in
+	// front of the metadata database and parquet files, both buffered.
 	plog tripcast.PredictionLog
 	// sql and parquet are the two logs, for the stream consumer.
 	sql     tripcast.PredictionLog
@@ -90,11 +90,15 @@ func (a *app) serving(ctx context.Context) (*serving, error) {
 	if err != nil {
 		return nil, err
 	}
+	spool, err := a.spool(reg, predlog.Multi(append([]tripcast.PredictionLog{sw, pw}, sinks...)...))
+	if err != nil {
+		return nil, err
+	}
 	s := &serving{
 		reg: reg, metrics: m,
 		pred:   serve.New(serve.Options{Logger: a.log, Metrics: m}),
 		source: model.NewRegistrySource(tr, a.cfg.ModelName),
-		plog:   predlog.Multi(append([]tripcast.PredictionLog{sw, pw}, sinks...)...),
+		plog:   spool,
 		sql:    db.PredictionLog(), parquet: pw, sinks: sinks,
 	}
 	a.srv = s

@@ -1,0 +1,20 @@
+//go:build unix
+
+package predlog
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+// tryLock takes an exclusive advisory lock on f without waiting: false
+// when another process holds it. The kernel drops it when the process
+// dies, however it dies.
+func tryLock(f *os.File) (bool, error) {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return false, nil
+	}
+	return err == nil, err
+}

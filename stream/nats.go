@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"tripcast"
+	"tripcast/internal/secret"
 )
 
 // KeyHeader is the NATS message header carrying a message's key. The subject
@@ -126,19 +131,19 @@ func OpenNATS(ctx context.Context, url string, opts NATSOptions) (*NATS, error) 
 				log.Warn("nats disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", secret.Mask(c.ConnectedUrl())) }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Warn("nats async error", "err", err) }),
 	}
-	where := url
+	where, secrets := secret.Mask(url), secret.Values(url)
 	if opts.Server != nil {
-		copts = append(copts, opts.Server.inProcess())
+		copts = append(copts, opts.Server.inProcess()...)
 		url, where = "", "embedded"
 	} else if url == "" {
 		return nil, tripcast.FieldError("stream", "NATS URL is empty")
 	}
 	nc, err := nats.Connect(url, copts...)
 	if err != nil {
-		return nil, &tripcast.Error{Code: tripcast.EUNAVAILABLE, Message: fmt.Sprintf("cannot connect to NATS at %s", where), Err: err}
+		return nil, &tripcast.Error{Code: tripcast.EUNAVAILABLE, Message: fmt.Sprintf("cannot connect to NATS at %s", where), Err: secret.Error(err, secrets)}
 	}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(4*opts.PublishWindow),
@@ -155,7 +160,7 @@ func OpenNATS(ctx context.Context, url string, opts NATSOptions) (*NATS, error) 
 	defer cancel()
 	if _, err := js.AccountInfo(actx); err != nil {
 		nc.Close()
-		return nil, &tripcast.Error{Code: tripcast.EUNAVAILABLE, Message: fmt.Sprintf("NATS at %s has no JetStream (start nats-server with -js)", where), Err: err}
+		return nil, &tripcast.Error{Code: tripcast.EUNAVAILABLE, Message: fmt.Sprintf("NATS at %s has no JetStream (start nats-server with -js)", where), Err: secret.Error(err, secrets)}
 	}
 	log.Info("nats stream opened", "url", where, "server_version", nc.ConnectedServerVersion())
 	return n, nil
@@ -256,10 +261,38 @@ func (n *NATS) Publish(ctx context.Context, stream, key string, data []byte) err
 	if err := checkName("stream", stream); err != nil {
 		return err
 	}
-	if _, err := n.js.PublishMsg(ctx, newMsg(stream, key, "", data)); err != nil {
+	_, err := n.js.PublishMsg(ctx, newMsg(stream, key, "", data))
+	if streamMissing(err) && n.recreate(ctx, stream, err) {
+		_, err = n.js.PublishMsg(ctx, newMsg(stream, key, "", data))
+	}
+	if err != nil {
 		return n.mapErr("publish", stream, err)
 	}
 	return nil
+}
+
+// streamMissing reports whether err says the stream does not exist (a
+// publish to a subject no stream holds gets no response).
+func streamMissing(err error) bool {
+	return errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrNoResponders)
+}
+
+// recreate creates stream again after err said it is missing (deleted by
+// an administrator or a client of an open listener): publishing and
+// consuming go on instead of failing until a restart. It reports whether
+// the stream now exists.
+func (n *NATS) recreate(ctx context.Context, stream string, err error) bool {
+	n.fastStreams.Delete(stream)
+	if ctx.Err() != nil {
+		return false
+	}
+	n.log.Warn("stream missing: creating it again", "stream", stream, "err", err)
+	if eerr := n.EnsureStream(ctx, stream); eerr != nil {
+		n.log.Error("stream missing and could not be created again", "stream", stream, "err", eerr)
+		return false
+	}
+	return true
 }
 
 // streamAllowsFast reports (and caches) whether stream takes fast batches.
@@ -295,6 +328,15 @@ func (n *NATS) PublishBatch(ctx context.Context, stream string, msgs []tripcast.
 	if len(msgs) == 0 {
 		return nil
 	}
+	err := n.publishBatch(ctx, stream, msgs)
+	if streamMissing(err) && n.recreate(ctx, stream, err) {
+		err = n.publishBatch(ctx, stream, msgs)
+	}
+	return err
+}
+
+// publishBatch is PublishBatch on a stream that is expected to exist.
+func (n *NATS) publishBatch(ctx context.Context, stream string, msgs []tripcast.Message) error {
 	if len(msgs) > 1 && n.streamAllowsFast(ctx, stream) {
 		err := n.publishFast(ctx, stream, msgs)
 		if !errors.Is(err, errFastDisabled) {
@@ -354,10 +396,30 @@ func (n *NATS) PublishBatch(ctx context.Context, stream string, msgs []tripcast.
 // so it comes before any later message). When ctx ends, Consume stops
 // pulling, handles and acknowledges the messages already in the process,
 // and sends back (nak) any it could not handle, for the next run.
+//
+// When the stream or the consumer disappears (deleted by an administrator
+// or by a client of an open listener), Consume creates them again and goes
+// on, from the start of the new, empty stream.
 func (n *NATS) Consume(ctx context.Context, stream, consumer string, h func(ctx context.Context, batch []tripcast.Message) error) error {
 	if err := checkConsume(stream, consumer, h); err != nil {
 		return err
 	}
+	retry := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	for {
+		err := n.consume(ctx, stream, consumer, h)
+		gone := streamMissing(err) || errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound)
+		if !gone || ctx.Err() != nil || !n.recreate(ctx, stream, err) {
+			return err
+		}
+		if !sleep(ctx, retry.next()) {
+			return nil
+		}
+	}
+}
+
+// consume is one run of Consume's consumer; it returns when ctx ends or the
+// consumer fails.
+func (n *NATS) consume(ctx context.Context, stream, consumer string, h func(ctx context.Context, batch []tripcast.Message) error) error {
 	cctx, cancel := n.timeout(ctx)
 	cons, err := n.js.CreateOrUpdateConsumer(cctx, stream, jetstream.ConsumerConfig{
 		Durable:       consumer,
@@ -705,4 +767,33 @@ func (n *NATS) Close() error {
 		}
 	})
 	return err
+}
+
+// natsSchemes are the URL schemes a NATS client accepts.
+var natsSchemes = []string{"nats", "tls", "ws", "wss"}
+
+// CheckNATSURL reports whether rawURL is one or more comma-separated NATS
+// server URLs OpenNATS uses whole: scheme nats, tls, ws or wss, a host,
+// optional user:password@ (or token@), and nothing else (no path, query or
+// fragment, which the client would ignore). Errors are EINVALID on field
+// stream and name the offending part, never the URL itself.
+func CheckNATSURL(rawURL string) error {
+	for _, part := range strings.Split(rawURL, ",") {
+		u, err := url.Parse(strings.TrimSpace(part))
+		switch {
+		case err != nil:
+			return tripcast.FieldError("stream", "bad NATS URL: %v", errors.Unwrap(err))
+		case !slices.Contains(natsSchemes, u.Scheme):
+			return tripcast.FieldError("stream", "NATS URL scheme %q, want one of %s", u.Scheme, strings.Join(natsSchemes, ", "))
+		case u.Host == "":
+			return tripcast.FieldError("stream", "NATS URL has no host: write nats://host:4222")
+		case u.Path != "" && u.Path != "/":
+			return tripcast.FieldError("stream", "a NATS URL takes no path (got %q)", u.Path)
+		case u.RawQuery != "":
+			return tripcast.FieldError("stream", "a NATS URL takes no query parameters (got %s)", strings.Join(slices.Sorted(maps.Keys(u.Query())), ", "))
+		case u.Fragment != "":
+			return tripcast.FieldError("stream", "a NATS URL takes no #fragment")
+		}
+	}
+	return nil
 }

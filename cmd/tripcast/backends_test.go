@@ -67,7 +67,7 @@ func TestBlobStore(t *testing.T) {
 	})
 	t.Run("ErrFileHost", func(t *testing.T) {
 		u, _ := url.Parse("file://relative/path")
-		_, err := blobBackends["file"](ctx, u)
+		_, err := blobBackends["file"].open(ctx, u)
 		if tripcast.ErrorField(err) != "blob" {
 			t.Fatalf("got %v, want an error on field blob", err)
 		}

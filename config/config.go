@@ -141,7 +141,7 @@ func (c *Config) Get(key string) string {
 // Invalid returns the EINVALID error for a bad value of the setting key: it
 // names the setting, its (masked) value and where it came from.
 func (c *Config) Invalid(key, format string, args ...any) error {
-	return tripcast.FieldError(key, "%q (from %s) %s", c.masked(key), c.Source(key), fmt.Sprintf(format, args...))
+	return tripcast.FieldError(key, "%q (from %s): %s", c.masked(key), c.Source(key), fmt.Sprintf(format, args...))
 }
 
 // masked returns the value of setting key for printing.
@@ -235,10 +235,10 @@ func (c *Config) Finish() error {
 		for _, part := range strings.Split(v, ",") { // nats://a,nats://b
 			u, err := url.Parse(part)
 			if err != nil || u.Scheme == "" {
-				return c.Invalid(key, "is not a URL with a scheme")
+				return c.Invalid(key, "not a URL with a scheme%s", dsnHint(key, v))
 			}
 			if key != "stream" && part != v {
-				return c.Invalid(key, "is not one URL")
+				return c.Invalid(key, "not one URL")
 			}
 		}
 	}
@@ -250,23 +250,32 @@ func (c *Config) Finish() error {
 		d, err = 0, nil
 	}
 	if err != nil || d < 0 {
-		return c.Invalid("compact_every", "is not a duration such as 10m (0 turns compaction off)")
+		return c.Invalid("compact_every", "not a duration such as 10m (0 turns compaction off)")
 	}
 	c.compactEvery = d
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		return c.Invalid("log_level", "is not one of debug, info, warn, error")
+		return c.Invalid("log_level", "not one of debug, info, warn, error")
 	}
 	switch c.LogFormat {
 	case "text", "json":
 	default:
-		return c.Invalid("log_format", "is not one of text, json")
+		return c.Invalid("log_format", "not one of text, json")
 	}
 	if c.NATSUser == "" && c.NATSPassword != "" {
 		return c.Invalid("nats_user", "must not be empty when nats_password is set")
 	}
 	return nil
+}
+
+// dsnHint explains, for a db setting in PostgreSQL's key=value form, how
+// to write it as a URL.
+func dsnHint(key, v string) string {
+	if key == "db" && strings.Contains(v, "=") && !strings.Contains(v, "://") {
+		return " (a key=value DSN is not accepted: write postgres://user:password@host:5432/db?sslmode=...)"
+	}
+	return ""
 }
 
 // CompactInterval is compact_every as a duration (0: never), valid after
@@ -278,10 +287,10 @@ func (c *Config) CompactInterval() time.Duration { return c.compactEvery }
 func CheckAddr(addr string) error {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("is not host:port: %w", err)
+		return fmt.Errorf("not host:port: %w", err)
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return fmt.Errorf("has port %q, want 0..65535", port)
+		return fmt.Errorf("port %q, want 0..65535", port)
 	}
 	return nil
 }

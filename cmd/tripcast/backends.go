@@ -88,11 +88,11 @@ func (a *app) blobStore(ctx context.Context) (tripcast.BlobStore, error) {
 	}
 	u, err := url.Parse(a.cfg.Blob)
 	if err != nil {
-		return nil, a.cfg.Invalid("blob", "is not a URL")
+		return nil, a.cfg.Invalid("blob", "not a URL")
 	}
 	be, ok := blobBackends[u.Scheme]
 	if !ok {
-		return nil, a.cfg.Invalid("blob", "has unknown scheme %q (known: %s)", u.Scheme, schemes(blobBackends))
+		return nil, a.cfg.Invalid("blob", "unknown scheme %q (known: %s)", u.Scheme, schemes(blobBackends))
 	}
 	s, err := be.open(ctx, u)
 	if err != nil {
@@ -196,11 +196,11 @@ func (a *app) store(ctx context.Context) (*sqlstore.DB, error) {
 	}
 	u, err := url.Parse(a.cfg.DB)
 	if err != nil {
-		return nil, a.cfg.Invalid("db", "is not a URL")
+		return nil, a.cfg.Invalid("db", "not a URL")
 	}
 	be, ok := dbBackends[u.Scheme]
 	if !ok {
-		return nil, a.cfg.Invalid("db", "has unknown scheme %q (known: %s)", u.Scheme, schemes(dbBackends))
+		return nil, a.cfg.Invalid("db", "unknown scheme %q (known: %s)", u.Scheme, schemes(dbBackends))
 	}
 	// Drivers may quote the URL or DSN in their errors: scrubbed.
 	db, err := be.open(ctx, a.cfg.DB, a.log)
@@ -255,7 +255,7 @@ func openEmbedded(ctx context.Context, a *app, _ string, o streamOptions) (tripc
 	}
 	if o.natsListen != "" {
 		if err := config.CheckAddr(o.natsListen); err != nil {
-			return nil, tripcast.FieldError("nats-listen", "%q %v", o.natsListen, err)
+			return nil, tripcast.FieldError("nats-listen", "%q: %v", o.natsListen, err)
 		}
 		if a.cfg.NATSPassword == "" && !stream.IsLoopback(o.natsListen) {
 			b := make([]byte, 18)
@@ -299,7 +299,7 @@ func (a *app) checkBackends() error {
 			strings.Replace(schemes(streamBackends), "embedded://", "embedded", 1)},
 	} {
 		if c.check == nil {
-			return a.cfg.Invalid(c.key, "has unknown scheme %q (known: %s)", c.scheme, c.known)
+			return a.cfg.Invalid(c.key, "unknown scheme %q (known: %s)", c.scheme, c.known)
 		}
 		raw := a.cfg.Get(c.key)
 		u, _ := url.Parse(raw) // nil for several NATS URLs: their check parses each
@@ -338,7 +338,7 @@ func (a *app) openStream(ctx context.Context, o streamOptions) (tripcast.Stream,
 	scheme := schemeOf(a.cfg.Stream)
 	be, ok := streamBackends[scheme]
 	if !ok {
-		return nil, a.cfg.Invalid("stream", "has unknown scheme %q (known: %s)", scheme,
+		return nil, a.cfg.Invalid("stream", "unknown scheme %q (known: %s)", scheme,
 			strings.Replace(schemes(streamBackends), "embedded://", "embedded", 1))
 	}
 	if o.natsListen != "" && scheme != "embedded" {

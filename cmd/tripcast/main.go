@@ -198,9 +198,12 @@ func (a *app) configure(cmd *cobra.Command) error {
 	} else {
 		h = slog.NewTextHandler(a.errOut, opts)
 	}
-	a.log = slog.New(secret.NewHandler(h, a.secretValues))
+	a.log = slog.New(secretHandler(h, a))
 	return nil
 }
+
+// secretHandler wraps h so that every log line is scrubbed of a's secrets.
+func secretHandler(h slog.Handler, a *app) slog.Handler { return secret.NewHandler(h, a.secretValues) }
 
 // positiveIntervals are the duration flags that are periods or time limits:
 // 0 would mean a busy loop or no time at all, so they must be positive.

@@ -8,6 +8,9 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -27,6 +30,15 @@ type Embedded struct {
 	lock *os.File // held while the server runs
 
 	user, password string // required of clients when password is set
+
+	// storeErr holds the last store write failure the server reported
+	// (disk full): JetStream's stores refuse every write after one, even
+	// once space returns, until JetStream is restarted (see Healthy).
+	storeErr atomic.Pointer[string]
+	jsCfg    server.JetStreamConfig // to restart JetStream with
+	mu       sync.Mutex             // serializes recoveries
+	stop     chan struct{}
+	watching sync.WaitGroup
 }
 
 // EmbeddedOptions tune an embedded NATS server. The zero value opens no
@@ -46,6 +58,11 @@ type EmbeddedOptions struct {
 	// MaxStore caps the bytes JetStream may store on disk (0: the
 	// server's default, most of the disk).
 	MaxStore int64
+	// RecoverEvery is how often the server checks that JetStream can
+	// store, and restarts JetStream once the disk takes writes again
+	// after a store failure (see Healthy). Default 5 s; negative: never
+	// (Healthy still recovers when called).
+	RecoverEvery time.Duration
 }
 
 // StartEmbedded starts an embedded server without credentials; see
@@ -134,14 +151,27 @@ func StartEmbeddedWith(dir string, o EmbeddedOptions) (*Embedded, error) {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	fatal := make(chan string, 1)
-	ns.SetLoggerV2(serverLogger{log: logger.With("component", "nats-server"), fatal: fatal}, false, false, false)
+	e := &Embedded{ns: ns, dir: dir, log: logger, lock: lock, user: opts.Username, password: opts.Password, stop: make(chan struct{})}
+	ns.SetLoggerV2(serverLogger{log: logger.With("component", "nats-server"), fatal: fatal, storeErr: &e.storeErr}, false, false, false)
 	ns.Start()
 	if err := waitReady(ns, fatal, 30*time.Second); err != nil {
 		ns.Shutdown()
 		unlock()
 		return nil, tripcast.Errorf(tripcast.EUNAVAILABLE, "embedded nats server in %s (listen %q): %v", dir, o.Listen, err)
 	}
-	e := &Embedded{ns: ns, dir: dir, log: logger, lock: lock, user: opts.Username, password: opts.Password}
+	if cfg := ns.JetStreamConfig(); cfg != nil {
+		// EnableJetStream appends "jetstream" to StoreDir again: give it
+		// the folder the server was started with.
+		e.jsCfg = *cfg
+		e.jsCfg.StoreDir = dir
+	}
+	if every := o.RecoverEvery; every >= 0 {
+		if every == 0 {
+			every = 5 * time.Second
+		}
+		e.watching.Add(1)
+		go e.watch(every)
+	}
 	if o.Listen != "" && o.Password == "" {
 		logger.Warn("embedded nats accepts clients without credentials on a loopback address: any local process may use or delete its streams (set nats_password)", "listen", e.ClientURL())
 	}
@@ -179,6 +209,8 @@ func (e *Embedded) ClientURL() string {
 
 // Close shuts the server down, flushing its stores, and waits for it.
 func (e *Embedded) Close() error {
+	close(e.stop)
+	e.watching.Wait()
 	e.ns.Shutdown()
 	e.ns.WaitForShutdown()
 	if e.lock != nil {
@@ -224,11 +256,16 @@ func (e *Embedded) inProcess() []nats.Option {
 }
 
 // serverLogger adapts slog to nats-server's Logger interface; fatal
-// receives the first fatal error (such as a port it cannot bind).
+// receives the first fatal error (such as a port it cannot bind), storeErr
+// the last store write failure.
 type serverLogger struct {
-	log   *slog.Logger
-	fatal chan<- string
+	log      *slog.Logger
+	fatal    chan<- string
+	storeErr *atomic.Pointer[string]
 }
+
+// storeFailures are what the server logs when a store cannot write.
+var storeFailures = []string{"Critical write error", "failed to store a msg", "out of resources", "no space left on device"}
 
 func (l serverLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l serverLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
@@ -240,6 +277,83 @@ func (l serverLogger) Fatalf(format string, v ...any) {
 	default:
 	}
 }
-func (l serverLogger) Errorf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l serverLogger) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.log.Error(msg)
+	for _, f := range storeFailures {
+		if strings.Contains(msg, f) {
+			l.storeErr.Store(&msg)
+			return
+		}
+	}
+}
 func (l serverLogger) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l serverLogger) Tracef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+
+// Healthy reports whether JetStream can store: nil, or an EUNAVAILABLE
+// error saying why not. After a store write failure (a full disk), the
+// stores refuse every write even once space returns; Healthy then checks
+// that the store folder takes a write again and, if so, restarts JetStream
+// (its streams and consumers reload from their files) and reports healthy.
+// Readiness checks call it (through NATS.Healthy); the server also runs
+// it every EmbeddedOptions.RecoverEvery.
+func (e *Embedded) Healthy() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	failed := e.storeErr.Load()
+	if failed == nil && e.ns.JetStreamEnabled() {
+		return nil
+	}
+	why := "JetStream is disabled"
+	if failed != nil {
+		why = "JetStream could not store: " + *failed
+	}
+	if err := probeWrite(e.dir); err != nil {
+		return tripcast.Errorf(tripcast.EUNAVAILABLE, "embedded nats in %s: %s; the store folder still refuses writes: %v", e.dir, why, err)
+	}
+	cfg := e.jsCfg
+	e.log.Warn("embedded nats: restarting JetStream after a store failure, the disk takes writes again", "dir", e.dir, "failure", why)
+	if err := e.ns.ShutdownJetStream(); err != nil {
+		return tripcast.Errorf(tripcast.EUNAVAILABLE, "embedded nats in %s: %s; stopping JetStream: %v", e.dir, why, err)
+	}
+	if err := e.ns.EnableJetStream(&cfg); err != nil {
+		return tripcast.Errorf(tripcast.EUNAVAILABLE, "embedded nats in %s: %s; restarting JetStream: %v", e.dir, why, err)
+	}
+	e.storeErr.CompareAndSwap(failed, nil)
+	e.log.Info("embedded nats: JetStream restarted", "dir", e.dir)
+	return nil
+}
+
+// watch runs Healthy every period until Close, so that the server recovers
+// when space returns even if nothing asks.
+func (e *Embedded) watch(every time.Duration) {
+	defer e.watching.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			_ = e.Healthy()
+		}
+	}
+}
+
+// probeWrite writes and syncs 64 KiB in dir and removes it: whether the
+// disk takes writes.
+func probeWrite(dir string) error {
+	f, err := os.CreateTemp(dir, ".tripcast-space-check-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(make([]byte, 64<<10))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

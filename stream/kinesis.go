@@ -898,3 +898,12 @@ func (k *Kinesis) mapErr(op, stream string, err error) error {
 
 // Close releases nothing: the AWS client holds only idle HTTP connections.
 func (k *Kinesis) Close() error { return nil }
+
+// Healthy reports whether Kinesis answers (one ListStreams call): nil, or
+// an error (EUNAVAILABLE when it cannot be reached). For readiness checks.
+func (k *Kinesis) Healthy(ctx context.Context) error {
+	if _, err := k.client.ListStreams(ctx, &kinesis.ListStreamsInput{Limit: aws.Int32(1)}); err != nil {
+		return k.mapErr("list streams", "", err)
+	}
+	return nil
+}

@@ -769,6 +769,28 @@ func (n *NATS) Close() error {
 	return err
 }
 
+// Healthy reports whether the stream can take messages: nil, or an
+// EUNAVAILABLE error saying why not. It checks the connection and that
+// JetStream answers; on an embedded server it also checks that the stores
+// can write, restarting JetStream once the disk takes writes again after a
+// failure (see Embedded.Healthy). For readiness checks.
+func (n *NATS) Healthy(ctx context.Context) error {
+	if e := n.opt.Server; e != nil {
+		if err := e.Healthy(); err != nil {
+			return err
+		}
+	}
+	if !n.nc.IsConnected() {
+		return tripcast.Errorf(tripcast.EUNAVAILABLE, "nats: not connected (%v)", n.nc.Status())
+	}
+	ctx, cancel := n.timeout(ctx)
+	defer cancel()
+	if _, err := n.js.AccountInfo(ctx); err != nil {
+		return &tripcast.Error{Code: tripcast.EUNAVAILABLE, Message: "nats: JetStream does not answer", Err: err}
+	}
+	return nil
+}
+
 // natsSchemes are the URL schemes a NATS client accepts.
 var natsSchemes = []string{"nats", "tls", "ws", "wss"}
 

@@ -107,6 +107,10 @@ type NATS struct {
 	// fastStreams caches, per stream name, whether the stream allows it.
 	fastBatch   bool
 	fastStreams sync.Map // string -> bool
+
+	// ensured holds the names of the streams EnsureStream created or found:
+	// those are created again when they disappear (see recreate).
+	ensured sync.Map // string -> struct{}
 }
 
 var (
@@ -183,6 +187,7 @@ func (n *NATS) EnsureStream(ctx context.Context, name string) error {
 	ctx, cancel := n.timeout(ctx)
 	defer cancel()
 	if _, err := n.js.Stream(ctx, name); err == nil {
+		n.ensured.Store(name, struct{}{})
 		return nil
 	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return n.mapErr("ensure stream", name, err)
@@ -201,6 +206,7 @@ func (n *NATS) EnsureStream(ctx context.Context, name string) error {
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		return n.mapErr("create stream", name, err)
 	}
+	n.ensured.Store(name, struct{}{})
 	n.log.Info("stream created", "stream", name)
 	return nil
 }
@@ -271,6 +277,19 @@ func (n *NATS) Publish(ctx context.Context, stream, key string, data []byte) err
 	return nil
 }
 
+// streamCreated returns when stream was created, or the zero time when it
+// does not exist (or the server cannot tell): a stream deleted and created
+// again has a new creation time.
+func (n *NATS) streamCreated(ctx context.Context, stream string) time.Time {
+	ctx, cancel := n.timeout(ctx)
+	defer cancel()
+	st, err := n.js.Stream(ctx, stream)
+	if err != nil {
+		return time.Time{}
+	}
+	return st.CachedInfo().Created
+}
+
 // streamMissing reports whether err says the stream does not exist (a
 // publish to a subject no stream holds gets no response).
 func streamMissing(err error) bool {
@@ -278,13 +297,15 @@ func streamMissing(err error) bool {
 		errors.Is(err, nats.ErrNoResponders)
 }
 
-// recreate creates stream again after err said it is missing (deleted by
-// an administrator or a client of an open listener): publishing and
-// consuming go on instead of failing until a restart. It reports whether
-// the stream now exists.
+// recreate creates stream again after err said it is missing, when
+// EnsureStream had made sure of it before (it was deleted since, by an
+// administrator or a client of an open listener): publishing and consuming
+// go on instead of failing until a restart. A stream never ensured stays
+// missing (ENOTFOUND: a misspelt name does not create a stream). It
+// reports whether the stream now exists.
 func (n *NATS) recreate(ctx context.Context, stream string, err error) bool {
 	n.fastStreams.Delete(stream)
-	if ctx.Err() != nil {
+	if _, ok := n.ensured.Load(stream); !ok || ctx.Err() != nil {
 		return false
 	}
 	n.log.Warn("stream missing: creating it again", "stream", stream, "err", err)
@@ -397,19 +418,34 @@ func (n *NATS) publishBatch(ctx context.Context, stream string, msgs []tripcast.
 // pulling, handles and acknowledges the messages already in the process,
 // and sends back (nak) any it could not handle, for the next run.
 //
-// When the stream or the consumer disappears (deleted by an administrator
-// or by a client of an open listener), Consume creates them again and goes
-// on, from the start of the new, empty stream.
+// When the stream disappears (deleted by an administrator or by a client
+// of an open listener) after EnsureStream made sure of it, Consume creates
+// it and the consumer again and goes on with the new, empty stream. A
+// consumer deleted from a stream that still exists is ENOTFOUND.
 func (n *NATS) Consume(ctx context.Context, stream, consumer string, h func(ctx context.Context, batch []tripcast.Message) error) error {
 	if err := checkConsume(stream, consumer, h); err != nil {
 		return err
 	}
 	retry := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
 	for {
+		created := n.streamCreated(ctx, stream)
 		err := n.consume(ctx, stream, consumer, h)
 		gone := streamMissing(err) || errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound)
-		if !gone || ctx.Err() != nil || !n.recreate(ctx, stream, err) {
+		if !gone || ctx.Err() != nil {
 			return err
+		}
+		if _, ok := n.ensured.Load(stream); !ok {
+			return err
+		}
+		switch now := n.streamCreated(ctx, stream); {
+		case now.IsZero(): // the stream is gone: create it
+			if !n.recreate(ctx, stream, err) {
+				return err
+			}
+		case now.Equal(created): // only the consumer was deleted
+			return err
+		default: // the stream was created again (by a publisher)
+			n.log.Warn("stream created again: consuming the new one", "stream", stream, "consumer", consumer)
 		}
 		if !sleep(ctx, retry.next()) {
 			return nil
@@ -468,6 +504,20 @@ func (n *NATS) consume(ctx context.Context, stream, consumer string, h func(ctx 
 			default:
 			}
 			return
+		}
+		// A consumer deleted while no pull was waiting sends no notice:
+		// the pulls then get no heartbeat. Ask whether it still exists.
+		if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, nats.ErrNoResponders) {
+			ictx, cancel := context.WithTimeout(context.Background(), n.opt.Timeout)
+			_, cerr := n.js.Consumer(ictx, stream, consumer)
+			cancel()
+			if errors.Is(cerr, jetstream.ErrConsumerNotFound) || errors.Is(cerr, jetstream.ErrStreamNotFound) {
+				select {
+				case fatal <- cerr:
+				default:
+				}
+				return
+			}
 		}
 		log.Warn("consumer pull failed; the client asks again", "err", err)
 	}))

@@ -229,7 +229,12 @@ type streamOptions struct {
 // nats://[user:password@]host:4222[,nats://…] or
 // kinesis://?region=…&endpoint=….
 var streamBackends = map[string]backend[func(ctx context.Context, a *app, raw string, o streamOptions) (tripcast.Stream, error)]{
-	"embedded": {check: func(*url.URL, string) error { return nil }, open: openEmbedded},
+	"embedded": {check: func(_ *url.URL, raw string) error {
+		if raw != "embedded" {
+			return tripcast.FieldError("stream", "the embedded stream takes no URL parts: write embedded")
+		}
+		return nil
+	}, open: openEmbedded},
 	"nats": {check: func(_ *url.URL, raw string) error { return stream.CheckNATSURL(raw) },
 		open: func(ctx context.Context, a *app, raw string, o streamOptions) (tripcast.Stream, error) {
 			return stream.OpenNATS(ctx, raw, stream.NATSOptions{Logger: a.log, BatchSize: o.batch})

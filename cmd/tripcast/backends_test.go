@@ -130,6 +130,8 @@ func TestBackendURLs(t *testing.T) {
 		{"stream", "nats://127.0.0.1:4222?x=1", false},
 		{"stream", "kinesis://?region=eu-west-1&endpoint=http://127.0.0.1:4567&shards=2", true},
 		{"stream", "kinesis://?region=eu-west-1&stream=x", false},
+		{"stream", "embedded", true},
+		{"stream", "embedded://127.0.0.1:4222", false},
 	} {
 		a := &app{cfg: config.Default()}
 		a.cfg.DataDir = t.TempDir()

@@ -277,6 +277,9 @@ func (n *NATS) Publish(ctx context.Context, stream, key string, data []byte) err
 	return nil
 }
 
+// recreateDelay is how long recreate waits before creating a stream again.
+const recreateDelay = 250 * time.Millisecond
+
 // streamCreated returns when stream was created, or the zero time when it
 // does not exist (or the server cannot tell): a stream deleted and created
 // again has a new creation time.
@@ -309,6 +312,12 @@ func (n *NATS) recreate(ctx context.Context, stream string, err error) bool {
 		return false
 	}
 	n.log.Warn("stream missing: creating it again", "stream", stream, "err", err)
+	// nats-server removes a deleted stream's files after it has answered
+	// the deletion: a stream created at once can lose its new files (seen
+	// as "error opening msg block file"). Give it a moment.
+	if !sleep(ctx, recreateDelay) {
+		return false
+	}
 	if eerr := n.EnsureStream(ctx, stream); eerr != nil {
 		n.log.Error("stream missing and could not be created again", "stream", stream, "err", eerr)
 		return false
@@ -438,10 +447,10 @@ func (n *NATS) Consume(ctx context.Context, stream, consumer string, h func(ctx 
 			return err
 		}
 		switch now := n.streamCreated(ctx, stream); {
-		case now.IsZero(): // the stream is gone: create it
-			if !n.recreate(ctx, stream, err) {
-				return err
-			}
+		case now.IsZero(): // the stream is gone: create it (retried
+			// after a backoff when the server refuses, as it may just
+			// after a deletion, while it still removes the old files)
+			n.recreate(ctx, stream, err)
 		case now.Equal(created): // only the consumer was deleted
 			return err
 		default: // the stream was created again (by a publisher)

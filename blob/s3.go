@@ -43,6 +43,67 @@ type S3 struct {
 
 var _ tripcast.BlobStore = (*S3)(nil)
 
+// s3URL is a parsed s3:// URL.
+type s3URL struct {
+	bucket, prefix   string
+	endpoint, region string
+	create           bool
+}
+
+// CheckS3URL reports whether rawURL is an s3:// URL OpenS3 accepts, without
+// connecting. Errors are EINVALID on field blob and name the offending
+// part, never the whole URL (which may hold secrets).
+func CheckS3URL(rawURL string) error {
+	_, err := parseS3URL(rawURL)
+	return err
+}
+
+// parseS3URL parses rawURL, refusing any part OpenS3 would not use.
+func parseS3URL(rawURL string) (s3URL, error) {
+	var s s3URL
+	u, err := url.Parse(rawURL)
+	switch {
+	case err != nil:
+		return s, tripcast.FieldError("blob", "not a URL: %v", errors.Unwrap(err))
+	case u.Scheme != "s3":
+		return s, tripcast.FieldError("blob", "scheme %q, want s3", u.Scheme)
+	case u.User != nil:
+		return s, tripcast.FieldError("blob", "an s3 URL takes no user info: credentials come from the AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile, role)")
+	case u.Host == "":
+		return s, tripcast.FieldError("blob", "missing bucket (s3://bucket/prefix)")
+	case u.Port() != "":
+		return s, tripcast.FieldError("blob", "bucket %q has a port: an S3-compatible server is given as ?endpoint=http://host:port", u.Host)
+	case u.Fragment != "":
+		return s, tripcast.FieldError("blob", "an s3 URL takes no #fragment")
+	}
+	s.bucket = u.Host
+	if p := strings.Trim(u.Path, "/"); p != "" {
+		if err := checkKey(p); err != nil {
+			return s, tripcast.FieldError("blob", "prefix %q must be a relative \"/\"-separated path", p)
+		}
+		s.prefix = p + "/"
+	}
+	for k, v := range u.Query() {
+		switch val := v[len(v)-1]; k {
+		case "endpoint":
+			eu, err := url.Parse(val)
+			if err != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" {
+				return s, tripcast.FieldError("blob", "endpoint must be an http:// or https:// URL")
+			}
+			s.endpoint = val
+		case "region":
+			s.region = val
+		case "create":
+			if s.create, err = strconv.ParseBool(val); err != nil {
+				return s, tripcast.FieldError("blob", "create %q must be true or false", val)
+			}
+		default:
+			return s, tripcast.FieldError("blob", "unknown option %q (known: endpoint, region, create)", k)
+		}
+	}
+	return s, nil
+}
+
 // OpenS3 opens the store at rawURL, of the form
 //
 //	s3://bucket[/prefix][?endpoint=http://127.0.0.1:7070][&region=us-east-1][&create=true]
@@ -54,44 +115,12 @@ var _ tripcast.BlobStore = (*S3)(nil)
 // profile, instance role). A missing bucket is an ENOTFOUND error naming it,
 // unless create=true, which creates it.
 func OpenS3(ctx context.Context, rawURL string) (*S3, error) {
-	u, err := url.Parse(rawURL)
+	su, err := parseS3URL(rawURL)
 	if err != nil {
-		return nil, tripcast.FieldError("blob", "%q is not a URL: %v", rawURL, err)
+		return nil, err
 	}
-	if u.Scheme != "s3" {
-		return nil, tripcast.FieldError("blob", "%q: scheme must be s3", rawURL)
-	}
-	if u.Host == "" {
-		return nil, tripcast.FieldError("blob", "%q: missing bucket (s3://bucket/prefix)", rawURL)
-	}
-	s := &S3{bucket: u.Host}
-	if p := strings.Trim(u.Path, "/"); p != "" {
-		if err := checkKey(p); err != nil {
-			return nil, tripcast.FieldError("blob", "%q: prefix %q must be a relative \"/\"-separated path", rawURL, p)
-		}
-		s.prefix = p + "/"
-	}
-	q := u.Query()
-	var endpoint, region string
-	var create bool
-	for k, v := range q {
-		switch val := v[len(v)-1]; k {
-		case "endpoint":
-			eu, err := url.Parse(val)
-			if err != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" {
-				return nil, tripcast.FieldError("blob", "%q: endpoint %q must be an http:// or https:// URL", rawURL, val)
-			}
-			endpoint = val
-		case "region":
-			region = val
-		case "create":
-			if create, err = strconv.ParseBool(val); err != nil {
-				return nil, tripcast.FieldError("blob", "%q: create %q must be true or false", rawURL, val)
-			}
-		default:
-			return nil, tripcast.FieldError("blob", "%q: unknown option %q (known: endpoint, region, create)", rawURL, k)
-		}
-	}
+	s := &S3{bucket: su.bucket, prefix: su.prefix}
+	endpoint, region, create := su.endpoint, su.region, su.create
 	var opts []func(*awsconfig.LoadOptions) error
 	if region != "" {
 		opts = append(opts, awsconfig.WithRegion(region))
@@ -102,7 +131,7 @@ func OpenS3(ctx context.Context, rawURL string) (*S3, error) {
 	}
 	if cfg.Region == "" {
 		if endpoint == "" {
-			return nil, tripcast.FieldError("blob", "%q: no region: add ?region= or set AWS_REGION", rawURL)
+			return nil, tripcast.FieldError("blob", "no region: add ?region= to the s3 URL or set AWS_REGION")
 		}
 		cfg.Region = "us-east-1"
 	}

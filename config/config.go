@@ -6,12 +6,18 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
+
+	"tripcast"
+	"tripcast/internal/secret"
 )
 
 // Config is the effective configuration of one tripcast process. Each field's
@@ -21,7 +27,7 @@ type Config struct {
 	DataDir   string `json:"data_dir" env:"TRIPCAST_DATA_DIR" help:"folder that holds everything the embedded defaults write"`
 	Blob      string `json:"blob" env:"TRIPCAST_BLOB" help:"object store URL: file:///path (default file://<data-dir>/blobs) or s3://bucket?endpoint=...&region=..."`
 	DB        string `json:"db" env:"TRIPCAST_DB" help:"metadata database URL: sqlite:///path/file.db (default sqlite://<data-dir>/tripcast.db) or postgres://..."`
-	Stream    string `json:"stream" env:"TRIPCAST_STREAM" help:"ride event stream URL: embedded, nats://host:4222 or kinesis://stream?region=...&endpoint=..."`
+	Stream    string `json:"stream" env:"TRIPCAST_STREAM" help:"ride event stream URL: embedded, nats://[user:password@]host:4222 or kinesis://?region=...&endpoint=..."`
 	Listen    string `json:"listen" env:"TRIPCAST_LISTEN" help:"HTTP listen address"`
 	ModelName string `json:"model_name" env:"TRIPCAST_MODEL_NAME" help:"registered model name"`
 	LogLevel  string `json:"log_level" env:"TRIPCAST_LOG_LEVEL" help:"log level: debug, info, warn or error"`
@@ -36,6 +42,16 @@ type Config struct {
 	SpoolSyncEvery string `json:"spool_sync_every" env:"TRIPCAST_SPOOL_SYNC_EVERY" help:"how often the HTTP prediction spool (<data-dir>/spool) is fsynced: the most a machine crash can lose (a killed process loses nothing)"`
 	// SpoolMaxMB bounds the prediction spool on disk, in MiB.
 	SpoolMaxMB string `json:"spool_max_mb" env:"TRIPCAST_SPOOL_MAX_MB" help:"most MiB of predictions the spool holds while the prediction log cannot be written; beyond it the HTTP API answers 503"`
+	// NATSUser and NATSPassword are the credentials the embedded NATS
+	// server's listener (--nats-listen) requires.
+	NATSUser     string `json:"nats_user" env:"TRIPCAST_NATS_USER" help:"user name NATS clients give the embedded server's --nats-listen port"`
+	NATSPassword string `json:"nats_password" env:"TRIPCAST_NATS_PASSWORD" secret:"true" help:"password NATS clients give the embedded server's --nats-listen port (required, and generated when empty, unless it listens on loopback only)"`
+
+	// src names where each setting came from, by json key: "default",
+	// "file PATH", "env NAME" or "flag --name".
+	src map[string]string
+	// compactEvery is CompactEvery parsed by Finish.
+	compactEvery time.Duration
 }
 
 // Default returns the defaults: everything embedded under ./tripcast-data.
@@ -51,15 +67,18 @@ func Default() Config {
 		PredictionSinks: "parquet",
 		SpoolSyncEvery:  "1s",
 		SpoolMaxMB:      "1024",
+		NATSUser:        "tripcast",
 	}
 }
 
 // Field describes one settable fields of Config, in declaration order.
 type Field struct {
-	Key  string // json key, e.g. "data_dir"
-	Flag string // flag name, e.g. "data-dir"
-	Env  string // environment variable, e.g. "TRIPCAST_DATA_DIR"
-	Help string
+	Key    string // json key, e.g. "data_dir"
+	Flag   string // flag name, e.g. "data-dir"
+	Env    string // environment variable, e.g. "TRIPCAST_DATA_DIR"
+	Help   string
+	Secret bool // the whole value is a secret, masked when printed
+	index  int  // in Config's fields
 }
 
 // Fields returns the settable fields of Config.
@@ -69,35 +88,95 @@ func Fields() []Field {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		key := f.Tag.Get("json")
-		out = append(out, Field{Key: key, Flag: strings.ReplaceAll(key, "_", "-"), Env: f.Tag.Get("env"), Help: f.Tag.Get("help")})
+		if key == "" {
+			continue
+		}
+		out = append(out, Field{Key: key, Flag: strings.ReplaceAll(key, "_", "-"), Env: f.Tag.Get("env"),
+			Help: f.Tag.Get("help"), Secret: f.Tag.Get("secret") == "true", index: i})
 	}
 	return out
+}
+
+// field returns the field with the given json key.
+func field(key string) (Field, bool) {
+	for _, f := range Fields() {
+		if f.Key == key {
+			return f, true
+		}
+	}
+	return Field{}, false
 }
 
 // Set sets the field with the given json key. It returns an error naming the
 // key when there is no such field.
 func (c *Config) Set(key, value string) error {
-	v := reflect.ValueOf(c).Elem()
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		if t.Field(i).Tag.Get("json") == key {
-			v.Field(i).SetString(value)
-			return nil
-		}
+	f, ok := field(key)
+	if !ok {
+		return fmt.Errorf("config: unknown setting %q", key)
 	}
-	return fmt.Errorf("config: unknown setting %q", key)
+	reflect.ValueOf(c).Elem().Field(f.index).SetString(value)
+	return nil
+}
+
+// SetFrom sets the field with the given json key and records where the
+// value came from ("file PATH", "env NAME", "flag --name"), for errors.
+func (c *Config) SetFrom(key, value, source string) error {
+	if err := c.Set(key, value); err != nil {
+		return err
+	}
+	if c.src == nil {
+		c.src = make(map[string]string)
+	}
+	c.src[key] = source
+	return nil
+}
+
+// Source returns where the setting with the given json key came from:
+// "default" unless SetFrom recorded a source.
+func (c *Config) Source(key string) string {
+	if s, ok := c.src[key]; ok {
+		return s
+	}
+	return "default"
 }
 
 // Get returns the value of the field with the given json key.
 func (c *Config) Get(key string) string {
-	v := reflect.ValueOf(c).Elem()
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		if t.Field(i).Tag.Get("json") == key {
-			return v.Field(i).String()
-		}
+	f, ok := field(key)
+	if !ok {
+		return ""
 	}
-	return ""
+	return reflect.ValueOf(c).Elem().Field(f.index).String()
+}
+
+// Invalid returns the EINVALID error for a bad value of the setting key: it
+// names the setting, its (masked) value and where it came from.
+func (c *Config) Invalid(key, format string, args ...any) error {
+	return tripcast.FieldError(key, "%q (from %s): %s", c.masked(key), c.Source(key), fmt.Sprintf(format, args...))
+}
+
+// masked returns the value of setting key for printing.
+func (c *Config) masked(key string) string {
+	v := c.Get(key)
+	if f, ok := field(key); ok && f.Secret && v != "" {
+		return secret.Masked
+	}
+	return Mask(v)
+}
+
+// Secrets returns every secret in the configuration (passwords and keys in
+// URLs and DSNs, secret settings), for secret.Scrub and secret.Handler.
+func (c *Config) Secrets() []string {
+	var out []string
+	for _, f := range Fields() {
+		v := c.Get(f.Key)
+		if f.Secret && v != "" {
+			out = append(out, v)
+			continue
+		}
+		out = append(out, secret.Values(v)...)
+	}
+	return out
 }
 
 // LoadFile merges a JSON config file into c. Unknown keys are an error that
@@ -121,7 +200,7 @@ func (c *Config) LoadFile(path string) error {
 		if !ok {
 			return fmt.Errorf("config file %s: %s: want a string, got %T", path, k, m[k])
 		}
-		if err := c.Set(k, s); err != nil {
+		if err := c.SetFrom(k, s, "file "+path); err != nil {
 			return fmt.Errorf("config file %s: %w", path, err)
 		}
 	}
@@ -133,20 +212,24 @@ func (c *Config) LoadFile(path string) error {
 func (c *Config) LoadEnv(lookup func(string) (string, bool)) {
 	for _, f := range Fields() {
 		if v, ok := lookup(f.Env); ok {
-			_ = c.Set(f.Key, v)
+			_ = c.SetFrom(f.Key, v, "env "+f.Env)
 		}
 	}
 }
 
 // Finish fills the settings derived from the data directory and validates
-// the result; errors name the offending setting.
+// every setting: URLs parse and have a scheme, the listen address is
+// host:port, compact_every is a duration, the log settings are known words.
+// Errors are EINVALID, name the setting, its value (masked) and its source.
+// What each backend accepts in its URL is checked by the caller (the
+// backend registry in cmd/tripcast).
 func (c *Config) Finish() error {
 	if c.DataDir == "" {
-		return fmt.Errorf("config: data_dir: must not be empty")
+		return c.Invalid("data_dir", "must not be empty")
 	}
 	abs, err := filepath.Abs(c.DataDir)
 	if err != nil {
-		return fmt.Errorf("config: data_dir: %w", err)
+		return c.Invalid("data_dir", "%v", err)
 	}
 	c.DataDir = abs
 	if c.Blob == "" {
@@ -155,64 +238,83 @@ func (c *Config) Finish() error {
 	if c.DB == "" {
 		c.DB = "sqlite://" + filepath.ToSlash(filepath.Join(abs, "tripcast.db"))
 	}
-	for _, f := range []struct{ key, val string }{{"blob", c.Blob}, {"db", c.DB}, {"stream", c.Stream}} {
-		if f.val == "embedded" {
+	for _, key := range []string{"blob", "db", "stream"} {
+		v := c.Get(key)
+		if key == "stream" && v == "embedded" {
 			continue
 		}
-		u, err := url.Parse(f.val)
-		if err != nil || u.Scheme == "" {
-			return fmt.Errorf("config: %s: %q is not a URL with a scheme", f.key, f.val)
+		for _, part := range strings.Split(v, ",") { // nats://a,nats://b
+			u, err := url.Parse(part)
+			if err != nil || u.Scheme == "" {
+				return c.Invalid(key, "not a URL with a scheme%s", dsnHint(key, v))
+			}
+			if key != "stream" && part != v {
+				return c.Invalid(key, "not one URL")
+			}
 		}
 	}
+	if err := CheckAddr(c.Listen); err != nil {
+		return c.Invalid("listen", "%v", err)
+	}
+	d, err := time.ParseDuration(c.CompactEvery)
+	if c.CompactEvery == "0" {
+		d, err = 0, nil
+	}
+	if err != nil || d < 0 {
+		return c.Invalid("compact_every", "not a duration such as 10m (0 turns compaction off)")
+	}
+	c.compactEvery = d
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		return fmt.Errorf("config: log_level: %q is not one of debug, info, warn, error", c.LogLevel)
+		return c.Invalid("log_level", "not one of debug, info, warn, error")
 	}
 	switch c.LogFormat {
 	case "text", "json":
 	default:
-		return fmt.Errorf("config: log_format: %q is not one of text, json", c.LogFormat)
+		return c.Invalid("log_format", "not one of text, json")
+	}
+	if c.NATSUser == "" && c.NATSPassword != "" {
+		return c.Invalid("nats_user", "must not be empty when nats_password is set")
 	}
 	return nil
 }
 
-// secretParams are URL query parameters whose values are masked.
-var secretParams = []string{"secret", "password", "token", "key", "credential", "signature"}
-
-// Mask returns s with any password in a URL's user info and any secret-looking
-// query parameter replaced by "xxxxx".
-func Mask(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme == "" {
-		return s
+// dsnHint explains, for a db setting in PostgreSQL's key=value form, how
+// to write it as a URL.
+func dsnHint(key, v string) string {
+	if key == "db" && strings.Contains(v, "=") && !strings.Contains(v, "://") {
+		return " (a key=value DSN is not accepted: write postgres://user:password@host:5432/db?sslmode=...)"
 	}
-	masked := false
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		masked = true
-	}
-	q := u.Query()
-	for k := range q {
-		lk := strings.ToLower(k)
-		for _, p := range secretParams {
-			if strings.Contains(lk, p) {
-				q.Set(k, "xxxxx")
-				masked = true
-			}
-		}
-	}
-	if !masked {
-		return s
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
+	return ""
 }
+
+// CompactInterval is compact_every as a duration (0: never), valid after
+// Finish.
+func (c *Config) CompactInterval() time.Duration { return c.compactEvery }
+
+// CheckAddr reports whether addr is a host:port listen address with a port
+// in 0..65535 (0 picks a free one).
+func CheckAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("not host:port: %w", err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("port %q, want 0..65535", port)
+	}
+	return nil
+}
+
+// Mask returns s with any password in a URL's user info or a DSN, any NATS
+// token and any secret-looking query parameter replaced by "xxxxx" (see
+// secret.Mask: the one masking function).
+func Mask(s string) string { return secret.Mask(s) }
 
 // Masked returns a copy of c with secrets masked, for printing.
 func (c Config) Masked() Config {
 	for _, f := range Fields() {
-		_ = c.Set(f.Key, Mask(c.Get(f.Key)))
+		_ = c.Set(f.Key, c.masked(f.Key))
 	}
 	return c
 }

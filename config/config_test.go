@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"tripcast"
 )
 
 func TestPrecedence(t *testing.T) {
@@ -60,6 +63,75 @@ func TestPrecedence(t *testing.T) {
 			t.Fatalf("got %v, want an error naming log_level", err)
 		}
 	})
+}
+
+func TestFinish(t *testing.T) {
+	t.Run("OK", func(t *testing.T) {
+		c := Default()
+		c.DataDir = t.TempDir()
+		c.CompactEvery = "0"
+		if err := c.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.CompactInterval(); got != 0 {
+			t.Fatalf("compact interval: got %v, want 0", got)
+		}
+		c.CompactEvery = "90s"
+		if err := c.Finish(); err != nil || c.CompactInterval() != 90*time.Second {
+			t.Fatalf("got %v, %v, want 1m30s", c.CompactInterval(), err)
+		}
+	})
+	// Each bad value is refused when the configuration loads, naming the
+	// setting and where it came from.
+	for _, tc := range []struct{ key, env, value string }{
+		{"compact_every", "TRIPCAST_COMPACT_EVERY", "often"},
+		{"compact_every", "TRIPCAST_COMPACT_EVERY", "-1m"},
+		{"listen", "TRIPCAST_LISTEN", "8080"},
+		{"listen", "TRIPCAST_LISTEN", "127.0.0.1:99999"},
+		{"stream", "TRIPCAST_STREAM", "localhost"},
+		{"db", "TRIPCAST_DB", "host=db password=hunter2"},
+		{"blob", "TRIPCAST_BLOB", "s3://a,s3://b"},
+		{"log_format", "TRIPCAST_LOG_FORMAT", "xml"},
+	} {
+		t.Run("Err_"+tc.key+"_"+tc.value, func(t *testing.T) {
+			c := Default()
+			c.DataDir = t.TempDir()
+			c.LoadEnv(func(k string) (string, bool) { return tc.value, k == tc.env })
+			err := c.Finish()
+			if tripcast.ErrorField(err) != tc.key || !strings.Contains(err.Error(), "env "+tc.env) {
+				t.Fatalf("got %v, want an error on %s naming env %s", err, tc.key, tc.env)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("got %v, want the secret masked", err)
+			}
+		})
+	}
+	t.Run("ErrSourceFile", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "c.json")
+		os.WriteFile(file, []byte(`{"compact_every": "10"}`), 0o644)
+		c := Default()
+		if err := c.LoadFile(file); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Finish()
+		if tripcast.ErrorField(err) != "compact_every" || !strings.Contains(err.Error(), "file "+file) {
+			t.Fatalf("got %v, want an error on compact_every naming the file", err)
+		}
+	})
+}
+
+func TestMasked(t *testing.T) {
+	c := Default()
+	c.NATSPassword = "hunter2"
+	c.Stream = "nats://u:hunter3@h:4222"
+	m := c.Masked()
+	if m.NATSPassword != "xxxxx" || strings.Contains(m.Stream, "hunter3") {
+		t.Fatalf("got %+v, want secrets masked", m)
+	}
+	got := strings.Join(c.Secrets(), " ")
+	if !strings.Contains(got, "hunter2") || !strings.Contains(got, "hunter3") {
+		t.Fatalf("Secrets: got %q, want both passwords", got)
+	}
 }
 
 func TestMask(t *testing.T) {

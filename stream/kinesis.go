@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,11 +77,89 @@ var (
 	_ tripcast.Scanner = (*Kinesis)(nil)
 )
 
+// kinesisURL is a parsed kinesis:// URL.
+type kinesisURL struct {
+	region, endpoint string
+	shards, batch    int32
+	poll, discover   time.Duration
+}
+
+// kinesisParams are the query parameters a kinesis:// URL accepts.
+var kinesisParams = []string{"region", "endpoint", "shards", "batch", "poll", "discover"}
+
+// CheckKinesisURL reports whether rawURL is a kinesis:// URL OpenKinesis
+// accepts, without connecting. Errors are EINVALID on field stream and name
+// the offending part, never the whole URL (which may hold secrets).
+func CheckKinesisURL(rawURL string) error {
+	_, err := parseKinesisURL(rawURL)
+	return err
+}
+
+// parseKinesisURL parses rawURL, refusing any part it would not use.
+func parseKinesisURL(rawURL string) (kinesisURL, error) {
+	k := kinesisURL{shards: 1, batch: 1000, poll: time.Second, discover: 30 * time.Second}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return k, tripcast.FieldError("stream", "bad Kinesis URL: %v", errors.Unwrap(err))
+	}
+	switch {
+	case u.Scheme != "kinesis":
+		return k, tripcast.FieldError("stream", "scheme is %q, want kinesis", u.Scheme)
+	case u.User != nil:
+		return k, tripcast.FieldError("stream", "a kinesis URL takes no user info: credentials come from the AWS chain (AWS_ACCESS_KEY_ID, profile, role)")
+	case u.Host != "" || u.Opaque != "" || (u.Path != "" && u.Path != "/"):
+		return k, tripcast.FieldError("stream", "a kinesis URL names no stream (the commands name their streams): write kinesis://?region=...")
+	case u.Fragment != "":
+		return k, tripcast.FieldError("stream", "a kinesis URL takes no #fragment")
+	}
+	q := u.Query()
+	for name := range q {
+		if !slices.Contains(kinesisParams, name) {
+			return k, tripcast.FieldError("stream", "unknown Kinesis URL parameter %q (known: %s)", name, strings.Join(kinesisParams, ", "))
+		}
+	}
+	for _, p := range []struct {
+		name     string
+		dst      *int32
+		min, max int
+	}{{"shards", &k.shards, 1, 10000}, {"batch", &k.batch, 1, maxGetRecords}} {
+		if s := q.Get(p.name); s != "" {
+			v, err := strconv.Atoi(s)
+			if err != nil || v < p.min || v > p.max {
+				return k, tripcast.FieldError("stream", "URL parameter %s=%q: want an integer in %d..%d", p.name, s, p.min, p.max)
+			}
+			*p.dst = int32(v)
+		}
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"poll", &k.poll}, {"discover", &k.discover}} {
+		if s := q.Get(p.name); s != "" {
+			d, err := time.ParseDuration(s)
+			if err != nil || d <= 0 {
+				return k, tripcast.FieldError("stream", "URL parameter %s=%q: want a positive duration such as 1s", p.name, s)
+			}
+			*p.dst = d
+		}
+	}
+	k.endpoint = q.Get("endpoint")
+	if k.endpoint != "" {
+		eu, err := url.Parse(k.endpoint)
+		if err != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" {
+			return k, tripcast.FieldError("stream", "URL parameter endpoint: want an http:// or https:// URL")
+		}
+	}
+	k.region = q.Get("region")
+	return k, nil
+}
+
 // OpenKinesis opens Kinesis as described by rawURL:
 //
-//	kinesis://[anything]?region=us-east-1&endpoint=http://127.0.0.1:4567&shards=1&batch=1000&poll=1s&discover=30s
+//	kinesis://?region=us-east-1&endpoint=http://127.0.0.1:4567&shards=1&batch=1000&poll=1s&discover=30s
 //
-// The host part is ignored: stream names are given to Publish and Consume.
+// The URL names no stream (a host or path is refused): stream names are
+// given to Publish and Consume. Unknown parameters are refused.
 // region defaults to AWS_REGION (then us-east-1 when an endpoint is given);
 // endpoint overrides the AWS endpoint (a local Kinesis-compatible server);
 // shards is the shard count of streams EnsureStream creates (default 1);
@@ -100,42 +179,12 @@ func OpenKinesis(ctx context.Context, rawURL string, checkpoints tripcast.Checkp
 	if checkpoints == nil {
 		return nil, tripcast.FieldError("checkpoints", "is nil: the Kinesis consumer needs a checkpoint store")
 	}
-	u, err := url.Parse(rawURL)
+	ku, err := parseKinesisURL(rawURL)
 	if err != nil {
-		return nil, tripcast.FieldError("stream", "bad Kinesis URL %q: %v", rawURL, err)
+		return nil, err
 	}
-	if u.Scheme != "kinesis" {
-		return nil, tripcast.FieldError("stream", "URL %q: scheme is %q, want kinesis", rawURL, u.Scheme)
-	}
-	q := u.Query()
-	k := &Kinesis{checkpoints: checkpoints, shards: 1, batch: 1000, poll: time.Second, discover: 30 * time.Second}
-	for _, p := range []struct {
-		name     string
-		dst      *int32
-		min, max int
-	}{{"shards", &k.shards, 1, 10000}, {"batch", &k.batch, 1, maxGetRecords}} {
-		if s := q.Get(p.name); s != "" {
-			v, err := strconv.Atoi(s)
-			if err != nil || v < p.min || v > p.max {
-				return nil, tripcast.FieldError("stream", "URL parameter %s=%q: want an integer in %d..%d", p.name, s, p.min, p.max)
-			}
-			*p.dst = int32(v)
-		}
-	}
-	for _, p := range []struct {
-		name string
-		dst  *time.Duration
-	}{{"poll", &k.poll}, {"discover", &k.discover}} {
-		if s := q.Get(p.name); s != "" {
-			d, err := time.ParseDuration(s)
-			if err != nil || d <= 0 {
-				return nil, tripcast.FieldError("stream", "URL parameter %s=%q: want a positive duration such as 1s", p.name, s)
-			}
-			*p.dst = d
-		}
-	}
-	endpoint := q.Get("endpoint")
-	region := q.Get("region")
+	k := &Kinesis{checkpoints: checkpoints, shards: ku.shards, batch: ku.batch, poll: ku.poll, discover: ku.discover}
+	endpoint, region := ku.endpoint, ku.region
 	if region == "" {
 		region = os.Getenv("AWS_REGION")
 	}
@@ -143,7 +192,7 @@ func OpenKinesis(ctx context.Context, rawURL string, checkpoints tripcast.Checkp
 		region = "us-east-1"
 	}
 	if region == "" {
-		return nil, tripcast.FieldError("stream", "URL %q has no region (add ?region=us-east-1 or set AWS_REGION)", rawURL)
+		return nil, tripcast.FieldError("stream", "the Kinesis URL has no region (add ?region=us-east-1 or set AWS_REGION)")
 	}
 	loadOpts := []func(*config.LoadOptions) error{config.WithRegion(region)}
 	if endpoint != "" && os.Getenv("AWS_ACCESS_KEY_ID") == "" {
@@ -849,3 +898,12 @@ func (k *Kinesis) mapErr(op, stream string, err error) error {
 
 // Close releases nothing: the AWS client holds only idle HTTP connections.
 func (k *Kinesis) Close() error { return nil }
+
+// Healthy reports whether Kinesis answers (one ListStreams call): nil, or
+// an error (EUNAVAILABLE when it cannot be reached). For readiness checks.
+func (k *Kinesis) Healthy(ctx context.Context) error {
+	if _, err := k.client.ListStreams(ctx, &kinesis.ListStreamsInput{Limit: aws.Int32(1)}); err != nil {
+		return k.mapErr("list streams", "", err)
+	}
+	return nil
+}

@@ -117,6 +117,10 @@ func TestOpenKinesis(t *testing.T) {
 		for _, raw := range []string{
 			"nats://x", "kinesis://?endpoint=http://x&shards=0", "kinesis://?endpoint=http://x&batch=20000",
 			"kinesis://?endpoint=http://x&poll=soon", "kinesis://?endpoint=http://x&discover=-1s", "kinesis://%zz",
+			// Parts that would be ignored are refused (issue 11.7).
+			"kinesis://ride_events?endpoint=http://x", "kinesis:///ride_events?endpoint=http://x",
+			"kinesis://u:p@?endpoint=http://x", "kinesis://?endpoint=http://x&regoin=eu-west-1",
+			"kinesis://?endpoint=http://x#frag", "kinesis://?endpoint=ftp://x",
 		} {
 			_, err := stream.OpenKinesis(context.Background(), raw, newMemCheckpoints(), nil)
 			if tripcast.ErrorCode(err) != tripcast.EINVALID || tripcast.ErrorField(err) != "stream" {

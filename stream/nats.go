@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"tripcast"
+	"tripcast/internal/secret"
 )
 
 // KeyHeader is the NATS message header carrying a message's key. The subject
@@ -102,6 +107,10 @@ type NATS struct {
 	// fastStreams caches, per stream name, whether the stream allows it.
 	fastBatch   bool
 	fastStreams sync.Map // string -> bool
+
+	// ensured holds the names of the streams EnsureStream created or found:
+	// those are created again when they disappear (see recreate).
+	ensured sync.Map // string -> struct{}
 }
 
 var (
@@ -126,19 +135,19 @@ func OpenNATS(ctx context.Context, url string, opts NATSOptions) (*NATS, error) 
 				log.Warn("nats disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", secret.Mask(c.ConnectedUrl())) }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Warn("nats async error", "err", err) }),
 	}
-	where := url
+	where, secrets := secret.Mask(url), secret.Values(url)
 	if opts.Server != nil {
-		copts = append(copts, opts.Server.inProcess())
+		copts = append(copts, opts.Server.inProcess()...)
 		url, where = "", "embedded"
 	} else if url == "" {
 		return nil, tripcast.FieldError("stream", "NATS URL is empty")
 	}
 	nc, err := nats.Connect(url, copts...)
 	if err != nil {
-		return nil, &tripcast.Error{Code: tripcast.EUNAVAILABLE, Message: fmt.Sprintf("cannot connect to NATS at %s", where), Err: err}
+		return nil, &tripcast.Error{Code: tripcast.EUNAVAILABLE, Message: fmt.Sprintf("cannot connect to NATS at %s", where), Err: secret.Error(err, secrets)}
 	}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(4*opts.PublishWindow),
@@ -155,7 +164,7 @@ func OpenNATS(ctx context.Context, url string, opts NATSOptions) (*NATS, error) 
 	defer cancel()
 	if _, err := js.AccountInfo(actx); err != nil {
 		nc.Close()
-		return nil, &tripcast.Error{Code: tripcast.EUNAVAILABLE, Message: fmt.Sprintf("NATS at %s has no JetStream (start nats-server with -js)", where), Err: err}
+		return nil, &tripcast.Error{Code: tripcast.EUNAVAILABLE, Message: fmt.Sprintf("NATS at %s has no JetStream (start nats-server with -js)", where), Err: secret.Error(err, secrets)}
 	}
 	log.Info("nats stream opened", "url", where, "server_version", nc.ConnectedServerVersion())
 	return n, nil
@@ -178,6 +187,7 @@ func (n *NATS) EnsureStream(ctx context.Context, name string) error {
 	ctx, cancel := n.timeout(ctx)
 	defer cancel()
 	if _, err := n.js.Stream(ctx, name); err == nil {
+		n.ensured.Store(name, struct{}{})
 		return nil
 	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return n.mapErr("ensure stream", name, err)
@@ -196,6 +206,7 @@ func (n *NATS) EnsureStream(ctx context.Context, name string) error {
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		return n.mapErr("create stream", name, err)
 	}
+	n.ensured.Store(name, struct{}{})
 	n.log.Info("stream created", "stream", name)
 	return nil
 }
@@ -256,10 +267,62 @@ func (n *NATS) Publish(ctx context.Context, stream, key string, data []byte) err
 	if err := checkName("stream", stream); err != nil {
 		return err
 	}
-	if _, err := n.js.PublishMsg(ctx, newMsg(stream, key, "", data)); err != nil {
+	_, err := n.js.PublishMsg(ctx, newMsg(stream, key, "", data))
+	if streamMissing(err) && n.recreate(ctx, stream, err) {
+		_, err = n.js.PublishMsg(ctx, newMsg(stream, key, "", data))
+	}
+	if err != nil {
 		return n.mapErr("publish", stream, err)
 	}
 	return nil
+}
+
+// recreateDelay is how long recreate waits before creating a stream again.
+const recreateDelay = 250 * time.Millisecond
+
+// streamCreated returns when stream was created, or the zero time when it
+// does not exist (or the server cannot tell): a stream deleted and created
+// again has a new creation time.
+func (n *NATS) streamCreated(ctx context.Context, stream string) time.Time {
+	ctx, cancel := n.timeout(ctx)
+	defer cancel()
+	st, err := n.js.Stream(ctx, stream)
+	if err != nil {
+		return time.Time{}
+	}
+	return st.CachedInfo().Created
+}
+
+// streamMissing reports whether err says the stream does not exist (a
+// publish to a subject no stream holds gets no response).
+func streamMissing(err error) bool {
+	return errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrNoResponders)
+}
+
+// recreate creates stream again after err said it is missing, when
+// EnsureStream had made sure of it before (it was deleted since, by an
+// administrator or a client of an open listener): publishing and consuming
+// go on instead of failing until a restart. A stream never ensured stays
+// missing (ENOTFOUND: a misspelt name does not create a stream). It
+// reports whether the stream now exists.
+func (n *NATS) recreate(ctx context.Context, stream string, err error) bool {
+	n.fastStreams.Delete(stream)
+	if _, ok := n.ensured.Load(stream); !ok || ctx.Err() != nil {
+		return false
+	}
+	n.log.Warn("stream missing: creating it again", "stream", stream, "err", err)
+	// nats-server removes a deleted stream's files after it has answered
+	// the deletion: a stream created at once can lose its new files (seen
+	// as "error opening msg block file"). Give it a moment.
+	if !sleep(ctx, recreateDelay) {
+		return false
+	}
+	if eerr := n.EnsureStream(ctx, stream); eerr != nil {
+		n.log.Error("stream missing and could not be created again", "stream", stream, "err", eerr)
+		return false
+	}
+	return true
 }
 
 // streamAllowsFast reports (and caches) whether stream takes fast batches.
@@ -295,6 +358,15 @@ func (n *NATS) PublishBatch(ctx context.Context, stream string, msgs []tripcast.
 	if len(msgs) == 0 {
 		return nil
 	}
+	err := n.publishBatch(ctx, stream, msgs)
+	if streamMissing(err) && n.recreate(ctx, stream, err) {
+		err = n.publishBatch(ctx, stream, msgs)
+	}
+	return err
+}
+
+// publishBatch is PublishBatch on a stream that is expected to exist.
+func (n *NATS) publishBatch(ctx context.Context, stream string, msgs []tripcast.Message) error {
 	if len(msgs) > 1 && n.streamAllowsFast(ctx, stream) {
 		err := n.publishFast(ctx, stream, msgs)
 		if !errors.Is(err, errFastDisabled) {
@@ -354,10 +426,45 @@ func (n *NATS) PublishBatch(ctx context.Context, stream string, msgs []tripcast.
 // so it comes before any later message). When ctx ends, Consume stops
 // pulling, handles and acknowledges the messages already in the process,
 // and sends back (nak) any it could not handle, for the next run.
+//
+// When the stream disappears (deleted by an administrator or by a client
+// of an open listener) after EnsureStream made sure of it, Consume creates
+// it and the consumer again and goes on with the new, empty stream. A
+// consumer deleted from a stream that still exists is ENOTFOUND.
 func (n *NATS) Consume(ctx context.Context, stream, consumer string, h func(ctx context.Context, batch []tripcast.Message) error) error {
 	if err := checkConsume(stream, consumer, h); err != nil {
 		return err
 	}
+	retry := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	for {
+		created := n.streamCreated(ctx, stream)
+		err := n.consume(ctx, stream, consumer, h)
+		gone := streamMissing(err) || errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound)
+		if !gone || ctx.Err() != nil {
+			return err
+		}
+		if _, ok := n.ensured.Load(stream); !ok {
+			return err
+		}
+		switch now := n.streamCreated(ctx, stream); {
+		case now.IsZero(): // the stream is gone: create it (retried
+			// after a backoff when the server refuses, as it may just
+			// after a deletion, while it still removes the old files)
+			n.recreate(ctx, stream, err)
+		case now.Equal(created): // only the consumer was deleted
+			return err
+		default: // the stream was created again (by a publisher)
+			n.log.Warn("stream created again: consuming the new one", "stream", stream, "consumer", consumer)
+		}
+		if !sleep(ctx, retry.next()) {
+			return nil
+		}
+	}
+}
+
+// consume is one run of Consume's consumer; it returns when ctx ends or the
+// consumer fails.
+func (n *NATS) consume(ctx context.Context, stream, consumer string, h func(ctx context.Context, batch []tripcast.Message) error) error {
 	cctx, cancel := n.timeout(ctx)
 	cons, err := n.js.CreateOrUpdateConsumer(cctx, stream, jetstream.ConsumerConfig{
 		Durable:       consumer,
@@ -406,6 +513,20 @@ func (n *NATS) Consume(ctx context.Context, stream, consumer string, h func(ctx 
 			default:
 			}
 			return
+		}
+		// A consumer deleted while no pull was waiting sends no notice:
+		// the pulls then get no heartbeat. Ask whether it still exists.
+		if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, nats.ErrNoResponders) {
+			ictx, cancel := context.WithTimeout(context.Background(), n.opt.Timeout)
+			_, cerr := n.js.Consumer(ictx, stream, consumer)
+			cancel()
+			if errors.Is(cerr, jetstream.ErrConsumerNotFound) || errors.Is(cerr, jetstream.ErrStreamNotFound) {
+				select {
+				case fatal <- cerr:
+				default:
+				}
+				return
+			}
 		}
 		log.Warn("consumer pull failed; the client asks again", "err", err)
 	}))
@@ -705,4 +826,55 @@ func (n *NATS) Close() error {
 		}
 	})
 	return err
+}
+
+// Healthy reports whether the stream can take messages: nil, or an
+// EUNAVAILABLE error saying why not. It checks the connection and that
+// JetStream answers; on an embedded server it also checks that the stores
+// can write, restarting JetStream once the disk takes writes again after a
+// failure (see Embedded.Healthy). For readiness checks.
+func (n *NATS) Healthy(ctx context.Context) error {
+	if e := n.opt.Server; e != nil {
+		if err := e.Healthy(); err != nil {
+			return err
+		}
+	}
+	if !n.nc.IsConnected() {
+		return tripcast.Errorf(tripcast.EUNAVAILABLE, "nats: not connected (%v)", n.nc.Status())
+	}
+	ctx, cancel := n.timeout(ctx)
+	defer cancel()
+	if _, err := n.js.AccountInfo(ctx); err != nil {
+		return &tripcast.Error{Code: tripcast.EUNAVAILABLE, Message: "nats: JetStream does not answer", Err: err}
+	}
+	return nil
+}
+
+// natsSchemes are the URL schemes a NATS client accepts.
+var natsSchemes = []string{"nats", "tls", "ws", "wss"}
+
+// CheckNATSURL reports whether rawURL is one or more comma-separated NATS
+// server URLs OpenNATS uses whole: scheme nats, tls, ws or wss, a host,
+// optional user:password@ (or token@), and nothing else (no path, query or
+// fragment, which the client would ignore). Errors are EINVALID on field
+// stream and name the offending part, never the URL itself.
+func CheckNATSURL(rawURL string) error {
+	for _, part := range strings.Split(rawURL, ",") {
+		u, err := url.Parse(strings.TrimSpace(part))
+		switch {
+		case err != nil:
+			return tripcast.FieldError("stream", "bad NATS URL: %v", errors.Unwrap(err))
+		case !slices.Contains(natsSchemes, u.Scheme):
+			return tripcast.FieldError("stream", "NATS URL scheme %q, want one of %s", u.Scheme, strings.Join(natsSchemes, ", "))
+		case u.Host == "":
+			return tripcast.FieldError("stream", "NATS URL has no host: write nats://host:4222")
+		case u.Path != "" && u.Path != "/":
+			return tripcast.FieldError("stream", "a NATS URL takes no path (got %q)", u.Path)
+		case u.RawQuery != "":
+			return tripcast.FieldError("stream", "a NATS URL takes no query parameters (got %s)", strings.Join(slices.Sorted(maps.Keys(u.Query())), ", "))
+		case u.Fragment != "":
+			return tripcast.FieldError("stream", "a NATS URL takes no #fragment")
+		}
+	}
+	return nil
 }

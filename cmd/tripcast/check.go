@@ -57,7 +57,8 @@ database), and print a pass/fail report. Exits non-zero on failure.
 
 The stream setting must reach the consumer's stream: an embedded stream lives
 inside the consumer's process, so start it with --nats-listen ADDR and run
-check with --stream nats://ADDR.`,
+check with --stream nats://ADDR (nats://tripcast:PASSWORD@ADDR when the
+listener requires credentials: always beyond loopback, see nats_password).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if timeout <= 0 {

@@ -23,7 +23,7 @@ func newConfigCmd(a *app) *cobra.Command {
 				return enc.Encode(m)
 			}
 			for _, f := range config.Fields() {
-				fmt.Fprintf(a.out, "%-11s %s\n", f.Key, m.Get(f.Key))
+				fmt.Fprintf(a.out, "%-14s %s\n", f.Key, m.Get(f.Key))
 			}
 			return nil
 		},

@@ -11,27 +11,43 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"tripcast"
 	"tripcast/config"
+	"tripcast/internal/secret"
 	"tripcast/sqlstore"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tripcast:", err)
-		var ee *exitError
-		if errors.As(err, &ee) {
-			os.Exit(ee.code)
-		}
-		os.Exit(1)
+	os.Exit(code)
+}
+
+// run runs the command line args and returns the process exit code. A
+// failure is printed on errOut scrubbed of every secret in the
+// configuration (drivers may quote a URL or a DSN).
+func run(ctx context.Context, args []string, out, errOut io.Writer) int {
+	root, a := newRoot(out, errOut)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
 	}
+	fmt.Fprintln(errOut, "tripcast:", secret.Scrub(err.Error(), a.secretValues()))
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
 }
 
 // exitError carries a process exit code other than 1.
@@ -57,10 +73,34 @@ type app struct {
 	blob tripcast.BlobStore
 	srv  *serving
 	db   *sqlstore.DB // metadata database, opened by a.store
+
+	// secrets are the configuration's secrets, scrubbed from every log
+	// line and from the final error (see updateSecrets).
+	secrets atomic.Pointer[[]string]
+}
+
+// updateSecrets records the configuration's secrets after it changed.
+func (a *app) updateSecrets() {
+	s := a.cfg.Secrets()
+	a.secrets.Store(&s)
+}
+
+// secretValues returns the secrets recorded by updateSecrets.
+func (a *app) secretValues() []string {
+	if p := a.secrets.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // newRootCmd builds the command tree. Every subcommand is registered here.
 func newRootCmd(out, errOut io.Writer) *cobra.Command {
+	root, _ := newRoot(out, errOut)
+	return root
+}
+
+// newRoot is newRootCmd, also returning the app the commands share.
+func newRoot(out, errOut io.Writer) (*cobra.Command, *app) {
 	a := &app{cfg: config.Default(), out: out, errOut: errOut}
 	root := &cobra.Command{
 		Use:           "tripcast",
@@ -109,13 +149,18 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 		newCompactCmd(a),
 		// one line per command group, in help order
 	)
-	return root
+	return root, a
 }
 
 // configure builds the effective configuration: defaults, file, environment,
-// then the flags that were set; and sets up logging.
+// then the flags that were set; validates every setting (backend URLs by
+// their engine's check) and the command's interval flags; and sets up
+// logging, which scrubs the configuration's secrets.
 func (a *app) configure(cmd *cobra.Command) error {
 	cfg := config.Default()
+	// Until the configuration is known, secrets given anywhere are
+	// scrubbed from a failure's message.
+	a.cfg = cfg
 	file := a.cfgFile
 	if file == "" {
 		file = os.Getenv("TRIPCAST_CONFIG")
@@ -128,22 +173,61 @@ func (a *app) configure(cmd *cobra.Command) error {
 	cfg.LoadEnv(os.LookupEnv)
 	for _, f := range config.Fields() {
 		if fl := cmd.Flags().Lookup(f.Flag); fl != nil && fl.Changed {
-			_ = cfg.Set(f.Key, fl.Value.String())
+			_ = cfg.SetFrom(f.Key, fl.Value.String(), "flag --"+f.Flag)
 		}
 	}
+	a.cfg = cfg
+	a.updateSecrets()
 	if err := cfg.Finish(); err != nil {
 		return err
 	}
 	a.cfg = cfg
+	a.updateSecrets()
+	if err := a.checkBackends(); err != nil {
+		return err
+	}
+	if err := checkIntervals(cmd); err != nil {
+		return err
+	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
 	if cfg.LogFormat == "json" {
-		a.log = slog.New(slog.NewJSONHandler(a.errOut, opts))
+		h = slog.NewJSONHandler(a.errOut, opts)
 	} else {
-		a.log = slog.New(slog.NewTextHandler(a.errOut, opts))
+		h = slog.NewTextHandler(a.errOut, opts)
 	}
+	a.log = slog.New(secretHandler(h, a))
 	return nil
+}
+
+// secretHandler wraps h so that every log line is scrubbed of a's secrets.
+func secretHandler(h slog.Handler, a *app) slog.Handler { return secret.NewHandler(h, a.secretValues) }
+
+// positiveIntervals are the duration flags that are periods or time limits:
+// 0 would mean a busy loop or no time at all, so they must be positive.
+var positiveIntervals = []string{"follow-every", "follow", "timeout"}
+
+// checkIntervals refuses a negative duration flag, and a zero one among
+// positiveIntervals, naming the flag.
+func checkIntervals(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+		if err != nil || fl.Value.Type() != "duration" {
+			return
+		}
+		d, perr := time.ParseDuration(fl.Value.String())
+		switch {
+		case perr != nil:
+			err = tripcast.FieldError(fl.Name, "%q is not a duration", fl.Value.String())
+		case d < 0:
+			err = tripcast.FieldError(fl.Name, "%v (from flag --%s) must not be negative", d, fl.Name)
+		case d == 0 && slices.Contains(positiveIntervals, fl.Name):
+			err = tripcast.FieldError(fl.Name, "%v (from flag --%s) must be positive, such as 5s", d, fl.Name)
+		}
+	})
+	return err
 }
 
 // onClose registers fn to run when the command ends.

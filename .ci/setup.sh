@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # setup.sh installs what the tests need and starts the servers they use, so
 # that `go test ./...` skips nothing: Debian's python3-xgboost (gbdt's
-# interoperability tests), PostgreSQL on 127.0.0.1:5432, NATS JetStream on
+# interoperability tests), PostgreSQL on 127.0.0.1:5432 with the database
+# test, NATS JetStream on
 # 127.0.0.1:4222, AWS's Lambda Runtime Interface Emulator (lambda's
 # end-to-end test), an S3-compatible server (.ci/s3.sh, versitygw on
 # 127.0.0.1:7070) and a Kinesis-compatible server (.ci/kinesis.sh,
@@ -46,6 +47,11 @@ fi
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
 	echo "setup.sh: starting PostgreSQL" >&2
 	as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+fi
+# The tests' database (postgres://postgres@127.0.0.1:5432/test, trust).
+if [[ -z "$(psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" 2>/dev/null)" ]]; then
+	echo "setup.sh: creating the PostgreSQL database test" >&2
+	createdb -h 127.0.0.1 -U postgres test || echo "setup.sh: could not create database test; the PostgreSQL tests will say why" >&2
 fi
 if ! answers 4222; then
 	echo "setup.sh: starting NATS JetStream on 127.0.0.1:4222" >&2

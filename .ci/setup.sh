@@ -2,15 +2,15 @@
 # setup.sh installs what the tests need and starts the servers they use, so
 # that `go test ./...` skips nothing: Debian's python3-xgboost (gbdt's
 # interoperability tests), PostgreSQL on 127.0.0.1:5432 with the database
-# test, NATS JetStream on
-# 127.0.0.1:4222, AWS's Lambda Runtime Interface Emulator (lambda's
-# end-to-end test), an S3-compatible server (.ci/s3.sh, versitygw on
-# 127.0.0.1:7070) and a Kinesis-compatible server (.ci/kinesis.sh,
-# kinesalite on 127.0.0.1:4567). It is idempotent and takes well under a
-# second when everything is already there: a server that already answers on
-# its port is used as it is. Go tools go to $TRIPCAST_CI_CACHE/bin (default
-# ~/.cache/tripcast-ci/bin), which the caller puts on PATH. `make test` runs
-# it before the tests; .ci/run runs it before the linters.
+# test, NATS JetStream on 127.0.0.1:4222, AWS's Lambda Runtime Interface
+# Emulator (lambda's end-to-end test), an S3-compatible server (.ci/s3.sh,
+# versitygw on 127.0.0.1:7070) and a Kinesis-compatible server
+# (.ci/kinesis.sh, kinesalite on 127.0.0.1:4567). It is idempotent and takes
+# well under a second when everything is already there: a server that
+# already answers on its port is used as it is. Go tools go to
+# $TRIPCAST_CI_CACHE/bin (default ~/.cache/tripcast-ci/bin), which the caller
+# puts on PATH. `make test` runs it before the tests; .ci/run runs it before
+# the linters.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH

@@ -211,16 +211,6 @@ func b2i(b bool) int32 {
 	return 0
 }
 
-// stepAny is the step at any node: numeric splits take stepNum, inlined;
-// the flag test is a branch the CPU predicts well (categorical splits are
-// few, or none).
-func (m *Model) stepAny(n *pnode, i int32, x float32) int32 {
-	if n.ff&flagCat != 0 {
-		return m.stepCat(n, i, x)
-	}
-	return stepNum(n, x)
-}
-
 // stepNum is the step at a numeric split (or a leaf).
 func stepNum(n *pnode, x float32) int32 {
 	r := int32(0)

@@ -154,6 +154,21 @@ var migrations = []string{
 	// read back from the log echoes it as it came (rows logged before
 	// were taken as strings).
 	`ALTER TABLE predictions ADD COLUMN ride_id_numeric BOOLEAN NOT NULL DEFAULT FALSE`,
+	// 5: ground truth: one completion per ride_id (the first one read
+	// wins), joined to the prediction log when read. received_at is when
+	// tripcast read it; dropoff_at the event's dropoff wall clock (NULL when
+	// it had none). IF NOT EXISTS: a test takes the schema back to version
+	// 3 and migrates again.
+	`CREATE TABLE IF NOT EXISTS ride_completions (
+		ride_id TEXT PRIMARY KEY,
+		ride_id_numeric BOOLEAN NOT NULL DEFAULT FALSE,
+		duration DOUBLE PRECISION NOT NULL,
+		dropoff_at BIGINT,
+		received_at BIGINT NOT NULL,
+		stream TEXT NOT NULL,
+		stream_id TEXT NOT NULL
+	);
+	CREATE INDEX IF NOT EXISTS ride_completions_received_at ON ride_completions(received_at)`,
 }
 
 // migrate applies the migrations the database lacks, in one transaction

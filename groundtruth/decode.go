@@ -11,6 +11,7 @@ package groundtruth
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"strconv"
 
@@ -41,8 +42,12 @@ func Decode(data []byte) (tripcast.RideCompleted, error) {
 		Dropoff  json.RawMessage `json:"dropoff_datetime"`
 	}
 	if err := json.Unmarshal(data, &ev); err != nil {
-		if _, ok := err.(*json.UnmarshalTypeError); ok {
-			return tripcast.RideCompleted{}, tripcast.FieldError("type", "must be a string")
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			if te.Field == "type" {
+				return tripcast.RideCompleted{}, tripcast.FieldError("type", "must be a string")
+			}
+			return tripcast.RideCompleted{}, tripcast.Errorf(tripcast.EINVALID, "invalid JSON: must be an object, got %s", te.Value)
 		}
 		return tripcast.RideCompleted{}, tripcast.Errorf(tripcast.EINVALID, "invalid JSON: %v", err)
 	}
@@ -51,6 +56,9 @@ func Decode(data []byte) (tripcast.RideCompleted, error) {
 	}
 	var rc tripcast.RideCompleted
 	var err error
+	if len(ev.RideID) == 0 {
+		return tripcast.RideCompleted{}, tripcast.FieldError("ride_id", "missing: a completion joins its ride by ride_id")
+	}
 	if rc.RideID, rc.RideIDNumeric, err = serve.DecodeRideID(ev.RideID); err != nil {
 		return tripcast.RideCompleted{}, err
 	}

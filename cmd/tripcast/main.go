@@ -105,6 +105,7 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 		newRunsCmd(a),
 		newModelsCmd(a),
 		newConsumeCmd(a),
+		newTruthCmd(a),
 		newCheckCmd(a),
 		newCompactCmd(a),
 		// one line per command group, in help order

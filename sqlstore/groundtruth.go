@@ -172,71 +172,14 @@ func (db *DB) CountCompletions(ctx context.Context, from, to time.Time) (Complet
 
 // joinedSelect reads scanPrediction's columns of a prediction, then the
 // actual duration of its ride's completion.
-var joinedSelect = `SELECT p.id, p.` + strings.Join(strings.Fields(strings.ReplaceAll(predictionCols, ",", " ")), ", p.") +
-	`, c.duration FROM predictions p JOIN ride_completions c ON c.ride_id = p.ride_id`
+var joinedSelect = strings.Replace(windowSelect, "FROM predictions p",
+	", c.duration FROM predictions p JOIN ride_completions c ON c.ride_id = p.ride_id", 1)
 
 // ReadJoined implements tripcast.GroundTruthReader: the logged predictions
 // of q's window (by predicted_at, model and version) whose ride has a
 // completion, with its duration, in order of predicted_at then id, a page
-// of readPage rows at a time (keyset paging on (predicted_at, id), as
-// ReadPredictions).
+// of readPage rows at a time (see readWindow).
 func (db *DB) ReadJoined(ctx context.Context, q tripcast.PredictionQuery, fn func(rec *tripcast.PredictionRecord, actualMinutes float64) error) error {
-	if err := q.Check(); err != nil {
-		return err
-	}
-	from, to := ceilMicros(q.From), ceilMicros(q.To)
-	if from >= to {
-		return nil
-	}
-	where := ` WHERE p.predicted_at >= ? AND p.predicted_at < ?`
-	args := []any{from, to}
-	if q.Model != "" {
-		where += ` AND p.model = ?`
-		args = append(args, q.Model)
-	}
-	if q.Version != "" {
-		where += ` AND p.version = ?`
-		args = append(args, q.Version)
-	}
-	first := joinedSelect + where + ` ORDER BY p.predicted_at, p.id LIMIT ?`
-	next := joinedSelect + where + ` AND (p.predicted_at > ? OR (p.predicted_at = ? AND p.id > ?)) ORDER BY p.predicted_at, p.id LIMIT ?`
-	n := len(args)
-	query, args := first, append(args, readPage)
-	type joined struct {
-		p      StoredPrediction
-		actual float64
-	}
-	page := make([]joined, 0, 256)
-	for {
-		page = page[:0]
-		err := func() error {
-			rows, err := db.plain().query(ctx, query, args...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var j joined
-				if j.p, err = scanPrediction(rows, &j.actual); err != nil {
-					return err
-				}
-				page = append(page, j)
-			}
-			return rows.Err()
-		}()
-		if err != nil {
-			return fmt.Errorf("read ground truth in [%s, %s): %w", q.From.Format(time.RFC3339Nano), q.To.Format(time.RFC3339Nano), err)
-		}
-		for i := range page {
-			if err := fn(&page[i].p.PredictionRecord, page[i].actual); err != nil {
-				return fmt.Errorf("read ground truth: %w", err)
-			}
-		}
-		if len(page) < readPage {
-			return nil
-		}
-		last := page[len(page)-1].p
-		at := micros(last.PredictedAt)
-		query, args = next, append(args[:n], at, at, last.ID, readPage)
-	}
+	return readWindow(ctx, db, q, "ground truth", joinedSelect, func(actual *float64) []any { return []any{actual} },
+		func(r *tripcast.PredictionRecord, actual *float64) error { return fn(r, *actual) })
 }

@@ -418,15 +418,9 @@ func scanPrediction(rows *sql.Rows, extra ...any) (StoredPrediction, error) {
 		recv, at, latency int64
 	)
 	r := &p.PredictionRecord
-	var err error
-	if len(extra) == 0 {
-		err = rows.Scan(&p.ID, &r.RideID, &r.Model, &r.Version, &r.PULocationID, &r.DOLocationID, &r.TripDistance,
-			&pickup, &r.Prediction, &recv, &at, &latency, &r.Source, &r.RideIDNumeric)
-	} else {
-		err = rows.Scan(append([]any{&p.ID, &r.RideID, &r.Model, &r.Version, &r.PULocationID, &r.DOLocationID, &r.TripDistance,
-			&pickup, &r.Prediction, &recv, &at, &latency, &r.Source, &r.RideIDNumeric}, extra...)...)
-	}
-	if err != nil {
+	dest := [...]any{&p.ID, &r.RideID, &r.Model, &r.Version, &r.PULocationID, &r.DOLocationID, &r.TripDistance,
+		&pickup, &r.Prediction, &recv, &at, &latency, &r.Source, &r.RideIDNumeric}
+	if err := rows.Scan(append(dest[:], extra...)...); err != nil {
 		return p, err
 	}
 	if pickup.Valid {

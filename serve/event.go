@@ -340,6 +340,23 @@ func rideID(v value) (id string, numeric bool, err error) {
 	return "", false, tripcast.FieldError(field, "must be a string or a number, got %s", v.kind)
 }
 
+// DecodeRideID decodes one JSON value as a ride_id, by the rules of
+// DecodeEvent: "" for null, the text and numeric=true for a number, the
+// string (checked by ValidRideID) otherwise. Other decoders of events that
+// carry a ride_id (ground truth) use it so that both read the same id.
+// Errors are EINVALID naming the field "ride_id".
+func DecodeRideID(raw []byte) (id string, numeric bool, err error) {
+	s := newScanner(raw)
+	v, err := scanValue(&s)
+	if err == nil {
+		err = s.End()
+	}
+	if err != nil {
+		return "", false, tripcast.FieldError("ride_id", "%s", tripcast.ErrorMessage(invalid(err)))
+	}
+	return rideID(v)
+}
+
 // ValidRideID checks a ride_id given as a string: not empty, at most
 // MaxRideIDLen bytes, valid UTF-8 and free of control characters (a NUL
 // cannot be stored by PostgreSQL; the others break logs and keys).

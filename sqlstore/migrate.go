@@ -158,6 +158,21 @@ var migrations = []string{
 	// key, so a ride_id reused with other inputs is a row of its own; see
 	// dialectMigrations.
 	"",
+	// 6: ground truth: one completion per ride_id (the first one read
+	// wins), joined to the prediction log when read. received_at is when
+	// tripcast read it; dropoff_at the event's dropoff wall clock (NULL when
+	// it had none). IF NOT EXISTS: a test takes the schema back to version
+	// 3 and migrates again.
+	`CREATE TABLE IF NOT EXISTS ride_completions (
+		ride_id TEXT PRIMARY KEY,
+		ride_id_numeric BOOLEAN NOT NULL DEFAULT FALSE,
+		duration DOUBLE PRECISION NOT NULL,
+		dropoff_at BIGINT,
+		received_at BIGINT NOT NULL,
+		stream TEXT NOT NULL,
+		stream_id TEXT NOT NULL
+	);
+	CREATE INDEX IF NOT EXISTS ride_completions_received_at ON ride_completions(received_at)`,
 }
 
 // dialectMigrations replace the entries of migrations that differ by

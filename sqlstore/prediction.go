@@ -423,16 +423,18 @@ func insertPredictionArrays(ctx context.Context, c conn, recs []tripcast.Predict
 // predictionSelect reads the columns scanPrediction expects.
 const predictionSelect = `SELECT id, ` + predictionCols + ` FROM predictions`
 
-// scanPrediction scans one row of predictionSelect.
-func scanPrediction(rows *sql.Rows) (StoredPrediction, error) {
+// scanPrediction scans one row of predictionSelect; extra receives the
+// columns a query selects after those.
+func scanPrediction(rows *sql.Rows, extra ...any) (StoredPrediction, error) {
 	var (
 		p                 StoredPrediction
 		pickup            sql.NullInt64
 		recv, at, latency int64
 	)
 	r := &p.PredictionRecord
-	if err := rows.Scan(&p.ID, &r.RideID, &r.Model, &r.Version, &r.PULocationID, &r.DOLocationID, &r.TripDistance,
-		&pickup, &r.Prediction, &recv, &at, &latency, &r.Source, &r.RideIDNumeric); err != nil {
+	dest := [...]any{&p.ID, &r.RideID, &r.Model, &r.Version, &r.PULocationID, &r.DOLocationID, &r.TripDistance,
+		&pickup, &r.Prediction, &recv, &at, &latency, &r.Source, &r.RideIDNumeric}
+	if err := rows.Scan(append(dest[:], extra...)...); err != nil {
 		return p, err
 	}
 	if pickup.Valid {

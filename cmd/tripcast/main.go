@@ -145,6 +145,7 @@ func newRoot(out, errOut io.Writer) (*cobra.Command, *app) {
 		newRunsCmd(a),
 		newModelsCmd(a),
 		newConsumeCmd(a),
+		newTruthCmd(a),
 		newCheckCmd(a),
 		newCompactCmd(a),
 		// one line per command group, in help order

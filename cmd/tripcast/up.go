@@ -36,6 +36,8 @@ SQLite, a local folder, NATS JetStream inside the process):
   - the stream consumer predicting ride_events into ride_predictions, see
     tripcast consume;
   - every prediction in the prediction log;
+  - the ground-truth consumer storing ride_completed events, see tripcast
+    truth;
   - the champion alias followed: promote a version and it is served.
 
 With an empty registry it bootstraps first: it ingests the TLC files given by
@@ -87,6 +89,10 @@ serves.`,
 			if err := waitHTTP(ctx, "http://"+a.cfg.Listen+"/healthz", httpErr); err != nil {
 				return err
 			}
+			truth, err := a.startTruth(ctx, st, s.reg)
+			if err != nil {
+				return err
+			}
 			// Bootstrapping and decoding the model's JSON leave a large,
 			// now idle heap: hand it back so that an idle tripcast stays
 			// small.
@@ -109,6 +115,8 @@ serves.`,
 			}
 			st2 := c.Stats()
 			fmt.Fprintf(a.out, "stream: received %d, predicted %d, dead-lettered %d\n", st2.Received, st2.Predicted, st2.DeadLettered)
+			cancel()
+			printTruth(a, truth())
 			return err
 		},
 	}

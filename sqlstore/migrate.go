@@ -154,6 +154,34 @@ var migrations = []string{
 	// read back from the log echoes it as it came (rows logged before
 	// were taken as strings).
 	`ALTER TABLE predictions ADD COLUMN ride_id_numeric BOOLEAN NOT NULL DEFAULT FALSE`,
+	// 5: pipeline history (see tripcast.PipelineStore); params and
+	// outputs are JSON objects of strings.
+	`CREATE TABLE pipeline_runs (
+		id TEXT PRIMARY KEY,
+		pipeline TEXT NOT NULL,
+		logical_date BIGINT NOT NULL,
+		trigger_kind TEXT NOT NULL,
+		params TEXT NOT NULL DEFAULT '{}',
+		status TEXT NOT NULL,
+		error TEXT NOT NULL DEFAULT '',
+		created_at BIGINT NOT NULL,
+		started_at BIGINT,
+		ended_at BIGINT
+	);
+	CREATE INDEX pipeline_runs_created ON pipeline_runs(created_at);
+	CREATE TABLE pipeline_steps (
+		run_id TEXT NOT NULL REFERENCES pipeline_runs(id) ON DELETE CASCADE,
+		name TEXT NOT NULL,
+		seq INTEGER NOT NULL,
+		status TEXT NOT NULL,
+		attempts INTEGER NOT NULL DEFAULT 0,
+		job_id BIGINT NOT NULL DEFAULT 0,
+		error TEXT NOT NULL DEFAULT '',
+		outputs TEXT NOT NULL DEFAULT '{}',
+		started_at BIGINT,
+		ended_at BIGINT,
+		PRIMARY KEY (run_id, name)
+	)`,
 }
 
 // migrate applies the migrations the database lacks, in one transaction

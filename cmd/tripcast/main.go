@@ -107,6 +107,8 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 		newConsumeCmd(a),
 		newCheckCmd(a),
 		newCompactCmd(a),
+		newPipelineCmd(a),
+		newWorkerCmd(a),
 		// one line per command group, in help order
 	)
 	return root

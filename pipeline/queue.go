@@ -97,6 +97,7 @@ func open[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], cfg Conf
 		PollOnly:             pollOnly,
 		FetchPollInterval:    cfg.PollInterval,
 		FetchCooldown:        min(100*time.Millisecond, cfg.PollInterval),
+		JobTimeout:           cfg.StepTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		MaxAttempts:          1 + cfg.Retries,
 	}

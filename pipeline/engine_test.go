@@ -196,3 +196,24 @@ func TestErrInvalid(t *testing.T) {
 		t.Errorf("schedule: got %v, want invalid", err)
 	}
 }
+
+func TestSubmitUnlessActive(t *testing.T) {
+	v := newEnv(t, sqlstoretest.Engines[0])
+	e := v.open(v.config(0)) // no worker: the first run stays queued
+	ctx := context.Background()
+	req := pipeline.Request{Pipeline: pipeline.Train, Trigger: "alert"}
+	first, created, err := e.SubmitUnlessActive(ctx, req)
+	if err != nil || !created {
+		t.Fatalf("first: got created %v, %v; want a new run", created, err)
+	}
+	again, created, err := e.SubmitUnlessActive(ctx, req)
+	if err != nil || created || again.ID != first.ID {
+		t.Fatalf("second: got run %s created %v, %v; want run %s, not created", again.ID, created, err, first.ID)
+	}
+	if _, err := e.Cancel(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := e.SubmitUnlessActive(ctx, req); err != nil || !created {
+		t.Errorf("after the first ended: got created %v, %v; want a new run", created, err)
+	}
+}

@@ -212,6 +212,24 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*tripcast.PipelineRun
 	return e.cfg.Store.GetPipelineRun(ctx, ref.RunID)
 }
 
+// SubmitUnlessActive submits req unless a run of the same pipeline is
+// queued or running: then it returns that run and created false. It is
+// how an alert asks for a retraining (at most one at a time) without
+// piling runs up while one is training.
+func (e *Engine) SubmitUnlessActive(ctx context.Context, req Request) (run *tripcast.PipelineRun, created bool, err error) {
+	runs, err := e.cfg.Store.ListPipelineRuns(ctx, req.Pipeline, 20)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, r := range runs {
+		if !tripcast.PipelineDone(r.Status) {
+			return r, false, nil
+		}
+	}
+	run, err = e.Submit(ctx, req)
+	return run, err == nil, err
+}
+
 // checkParams refuses parameters a pipeline does not know or months that
 // are not YYYY-MM.
 func checkParams(p map[string]string) error {

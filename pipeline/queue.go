@@ -88,8 +88,8 @@ func open[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], cfg Conf
 	if err != nil {
 		return nil, fmt.Errorf("pipeline queue: %w", err)
 	}
-	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return nil, fmt.Errorf("pipeline queue: migrate: %w", err)
+	if err := migrate(ctx, m); err != nil {
+		return nil, err
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger}
 	rc := &river.Config{
@@ -119,4 +119,24 @@ func open[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], cfg Conf
 		}
 	}
 	return e, nil
+}
+
+// migrate applies River's migrations. Two processes opening one new SQLite
+// file at once may both try to create River's tables: the loser's
+// transaction fails and rolls back, and it tries again, finding them made.
+// (On PostgreSQL an advisory lock serializes migrators first.)
+func migrate[TTx any](ctx context.Context, m *rivermigrate.Migrator[TTx]) error {
+	for attempt := 1; ; attempt++ {
+		_, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+		if err == nil {
+			return nil
+		}
+		if attempt == 5 || ctx.Err() != nil {
+			return fmt.Errorf("pipeline queue: migrate: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
 }

@@ -38,6 +38,7 @@ func TestPipelineCmd(t *testing.T) {
 		"--schedule", "train=off", "--schedule", "monitor=off", "--schedule", "batch=off")
 
 	t.Run("RunWait", func(t *testing.T) {
+		run := mustRunWith(t, "--data-dir", dir)
 		var r tripcast.PipelineRun
 		out := run("pipeline", "run", "train", "--train", "2021-01", "--valid", "2021-02", "--wait", "--json")
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
@@ -56,6 +57,7 @@ func TestPipelineCmd(t *testing.T) {
 		}
 	})
 	t.Run("Backfill", func(t *testing.T) {
+		run := mustRunWith(t, "--data-dir", dir)
 		var runs []*tripcast.PipelineRun
 		out := run("pipeline", "backfill", "batch", "--from", "2021-02", "--to", "2021-03", "--json")
 		if err := json.Unmarshal([]byte(out), &runs); err != nil {

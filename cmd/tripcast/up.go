@@ -81,15 +81,15 @@ serves.`,
 			if err != nil {
 				return err
 			}
-			_, httpErr, err := s.httpServer(ctx, a)
-			if err != nil {
-				return err
-			}
 			if !pf.off {
 				pf.baseURL = baseURL
 				if _, err := a.pipelines(ctx, &pf); err != nil {
 					return err
 				}
+			}
+			_, httpErr, err := s.httpServer(ctx, a)
+			if err != nil {
+				return err
 			}
 			consumeErr := make(chan error, 1)
 			go func() { consumeErr <- c.Run(ctx) }()

@@ -99,7 +99,7 @@ func open[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], cfg Conf
 		FetchCooldown:        min(100*time.Millisecond, cfg.PollInterval),
 		JobTimeout:           cfg.StepTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
-		MaxAttempts:          1 + cfg.Retries,
+		MaxAttempts:          maxAttempts,
 	}
 	if cfg.Workers > 0 {
 		rc.Workers = e.workers()

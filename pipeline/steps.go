@@ -105,9 +105,6 @@ func (w *stepWorker[T]) NextRetry(*river.Job[T]) time.Time {
 	return time.Now().Add(w.e.cfg.RetryDelay)
 }
 
-// Timeout bounds a step.
-func (w *stepWorker[T]) Timeout(*river.Job[T]) time.Duration { return w.e.cfg.StepTimeout }
-
 // addWorker registers the worker of T, the seq-th step of its pipeline.
 func addWorker[T stepArgs](ws *river.Workers, e *Engine, seq int) {
 	river.AddWorker(ws, &stepWorker[T]{e: e, seq: seq})
@@ -126,10 +123,16 @@ func (e *Engine) workers() *river.Workers {
 	return ws
 }
 
+// maxAttempts is River's ceiling on a step job's attempts. The worker
+// that runs a step decides when a failure is final (after its Retries) and
+// then ends the job, so that the process that enqueued the step (a CLI
+// command) need not know the workers' settings.
+const maxAttempts = 100
+
 // insertOpts are every step job's: unique by its arguments (a step of a
-// run is enqueued once), tried 1 + Retries times.
+// run is enqueued once).
 func (e *Engine) insertOpts() *river.InsertOpts {
-	return &river.InsertOpts{MaxAttempts: 1 + e.cfg.Retries, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return &river.InsertOpts{MaxAttempts: maxAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // enqueue records step seq of ref's run as queued and inserts its job.
@@ -215,7 +218,7 @@ func (e *Engine) stepFailed(ctx context.Context, job *rivertype.JobRow, run *tri
 		_ = e.cfg.Store.SavePipelineStep(ctx, s)
 		return river.JobCancel(fmt.Errorf("pipeline run %s was cancelled: %w", run.ID, err))
 	}
-	if job.Attempt < job.MaxAttempts {
+	if job.Attempt < 1+e.cfg.Retries && job.Attempt < job.MaxAttempts {
 		s.Status = tripcast.PipelineRetrying
 		log.Warn("pipeline step failed: will retry", "err", err, "retry_in", e.cfg.RetryDelay.String())
 		return errors.Join(e.cfg.Store.SavePipelineStep(ctx, s), err)
@@ -229,5 +232,7 @@ func (e *Engine) stepFailed(ctx context.Context, job *rivertype.JobRow, run *tri
 			e.cfg.OnFailure(ctx, r)
 		}
 	}
-	return errors.Join(serr, rerr, err)
+	// The failure is final: River must not try again (its ceiling is
+	// higher), so the job ends here, cancelled, with the error.
+	return river.JobCancel(errors.Join(serr, rerr, err))
 }

@@ -173,6 +173,34 @@ var migrations = []string{
 		stream_id TEXT NOT NULL
 	);
 	CREATE INDEX IF NOT EXISTS ride_completions_received_at ON ride_completions(received_at)`,
+	// 7: pipeline history (see tripcast.PipelineStore); params and
+	// outputs are JSON objects of strings.
+	`CREATE TABLE IF NOT EXISTS pipeline_runs (
+		id TEXT PRIMARY KEY,
+		pipeline TEXT NOT NULL,
+		logical_date BIGINT NOT NULL,
+		trigger_kind TEXT NOT NULL,
+		params TEXT NOT NULL DEFAULT '{}',
+		status TEXT NOT NULL,
+		error TEXT NOT NULL DEFAULT '',
+		created_at BIGINT NOT NULL,
+		started_at BIGINT,
+		ended_at BIGINT
+	);
+	CREATE INDEX IF NOT EXISTS pipeline_runs_created ON pipeline_runs(created_at);
+	CREATE TABLE IF NOT EXISTS pipeline_steps (
+		run_id TEXT NOT NULL REFERENCES pipeline_runs(id) ON DELETE CASCADE,
+		name TEXT NOT NULL,
+		seq INTEGER NOT NULL,
+		status TEXT NOT NULL,
+		attempts INTEGER NOT NULL DEFAULT 0,
+		job_id BIGINT NOT NULL DEFAULT 0,
+		error TEXT NOT NULL DEFAULT '',
+		outputs TEXT NOT NULL DEFAULT '{}',
+		started_at BIGINT,
+		ended_at BIGINT,
+		PRIMARY KEY (run_id, name)
+	)`,
 }
 
 // dialectMigrations replace the entries of migrations that differ by

@@ -148,6 +148,8 @@ func newRoot(out, errOut io.Writer) (*cobra.Command, *app) {
 		newTruthCmd(a),
 		newCheckCmd(a),
 		newCompactCmd(a),
+		newPipelineCmd(a),
+		newWorkerCmd(a),
 		// one line per command group, in help order
 	)
 	return root, a

@@ -25,6 +25,7 @@ func newUpCmd(a *app) *cobra.Command {
 		color, baseURL, rule string
 		natsListen           string
 		follow               time.Duration
+		pf                   pipelineFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "up [--from FILE...] [--month YYYY-MM...]",
@@ -38,7 +39,9 @@ SQLite, a local folder, NATS JetStream inside the process):
   - every prediction in the prediction log;
   - the ground-truth consumer storing ride_completed events, see tripcast
     truth;
-  - the champion alias followed: promote a version and it is served.
+  - the champion alias followed: promote a version and it is served;
+  - pipeline workers and schedules (see tripcast pipeline; --no-pipelines
+    turns them off).
 
 With an empty registry it bootstraps first: it ingests the TLC files given by
 --from or downloads the months given by --month (as tripcast ingest does), or,
@@ -79,6 +82,12 @@ serves.`,
 			c, err := consume.New(consume.Config{Registerer: s.reg, Logger: a.log, Source: streamSource(st)}, st, s.pred, s.streamLog(false))
 			if err != nil {
 				return err
+			}
+			if !pf.off {
+				pf.baseURL = baseURL
+				if _, err := a.pipelines(ctx, &pf); err != nil {
+					return err
+				}
 			}
 			_, httpErr, err := s.httpServer(ctx, a)
 			if err != nil {
@@ -129,6 +138,7 @@ serves.`,
 	f.StringArrayVar(&params, "param", nil, "gbdt parameter key=value for the bootstrap model (repeatable)")
 	f.StringVar(&natsListen, "nats-listen", "", "embedded stream: also accept NATS clients on this address, e.g. 127.0.0.1:4222")
 	f.DurationVar(&follow, "follow-every", defaultFollow, "how often to check the champion alias")
+	pf.register(f)
 	return cmd
 }
 

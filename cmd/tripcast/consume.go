@@ -9,6 +9,7 @@ import (
 
 	"tripcast"
 	"tripcast/consume"
+	"tripcast/httpapi"
 	"tripcast/stream"
 )
 
@@ -97,4 +98,17 @@ func streamSource(st tripcast.Stream) string {
 		return tripcast.SourceKinesis
 	}
 	return tripcast.SourceNATS
+}
+
+// streamChecks are the readiness checks of a process that consumes st with
+// c: the stream engine's health (a JetStream store that cannot write, a
+// Kinesis endpoint that does not answer) and the consumer's (a batch that
+// has failed for StallAfter). Both degrade readiness: the HTTP API still
+// answers.
+func streamChecks(st tripcast.Stream, c *consume.Consumer) []httpapi.Check {
+	checks := []httpapi.Check{{Name: "consumer", Check: func(context.Context) error { return c.Healthy() }}}
+	if h, ok := st.(interface{ Healthy(context.Context) error }); ok {
+		checks = append(checks, httpapi.Check{Name: "stream", Check: h.Healthy})
+	}
+	return checks
 }

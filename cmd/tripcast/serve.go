@@ -101,6 +101,9 @@ func (a *app) serving(ctx context.Context) (*serving, error) {
 		plog:   spool,
 		sql:    db.PredictionLog(), parquet: pw, sinks: sinks,
 	}
+	// Answers wait in the spool while a log cannot be written: the replica
+	// still answers durably, so a failing log degrades readiness.
+	s.checks = append(s.checks, httpapi.Check{Name: "prediction_log", Check: func(context.Context) error { return spool.CheckLog() }})
 	a.srv = s
 	return s, nil
 }

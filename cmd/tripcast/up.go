@@ -89,6 +89,7 @@ serves.`,
 					return err
 				}
 			}
+			s.checks = append(s.checks, streamChecks(st, c)...)
 			_, httpErr, err := s.httpServer(ctx, a)
 			if err != nil {
 				return err

@@ -21,6 +21,26 @@ func TestUp(t *testing.T) {
 	startCmd(t, "up", "--data-dir", dir, "--log-level", "warn", "--listen", httpAddr, "--nats-listen", natsAddr,
 		"--from", testfiles.Green(t, "2021-01"), "--param", "num_boost_round=20", "--param", "max_depth=5")
 	waitReady(t, "http://"+httpAddr+"/readyz")
+	// Readiness reports the stream consumer, the stream engine and the
+	// prediction log besides the model.
+	resp, err := http.Get("http://" + httpAddr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rd struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&rd)
+	resp.Body.Close()
+	if err != nil || rd.Status != "ready" {
+		t.Fatalf("/readyz: got %+v (%v), want ready", rd, err)
+	}
+	for _, name := range []string{"consumer", "stream", "prediction_log"} {
+		if rd.Checks[name] != "ok" {
+			t.Errorf("/readyz check %s: got %q, want ok (checks %v)", name, rd.Checks[name], rd.Checks)
+		}
+	}
 
 	code, m := postJSON(t, "http://"+httpAddr+"/v1/predict", `{"ride_id": 256, "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}`)
 	if code != 200 || m["version"] != "1" {

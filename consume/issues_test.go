@@ -213,3 +213,48 @@ func TestConsumeNoRideID(t *testing.T) {
 		t.Errorf("SQL log for %s:1: got %+v (%v), want one record", pl.in, recs, err)
 	}
 }
+
+// TestConsumeClientEvents (issue 11.1, 11.2): the events of the clients
+// tripcast replaces, on every engine. The seed's simulator sends zone IDs as
+// strings and a pickup time without a zone; the course sends a numeric
+// ride_id, which comes back as a number. Both are predicted; a zone given as
+// a non-numeric string is dead-lettered with the field and the reason.
+func TestConsumeClientEvents(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			pl := newPipeline(t, e, false, 0, nil)
+			pl.start(t)
+			evs := [][]byte{
+				[]byte(`{"ride_id": "ride_1796398521264_3190", "PULocationID": "254", "DOLocationID": "227", "trip_distance": 26.93, "pickup_datetime": "2026-12-04T15:35:21.265562"}`),
+				[]byte(`{"ride_id": 256, "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}`),
+				[]byte(`{"ride_id": "bad", "PULocationID": "abc", "DOLocationID": "227", "trip_distance": 1}`),
+			}
+			pl.publish(t, evs)
+			waitFor(t, "the predictions", func() bool { return pl.outputs.len() >= 2 })
+			waitFor(t, "the dead letter", func() bool { return pl.deads.len() >= 1 })
+			got := map[string]string{}
+			for _, m := range pl.outputs.all() {
+				var a struct {
+					Prediction struct {
+						RideDuration float64         `json:"ride_duration"`
+						RideID       json.RawMessage `json:"ride_id"`
+					} `json:"prediction"`
+				}
+				if err := json.Unmarshal(m.Data, &a); err != nil || a.Prediction.RideDuration <= 0 {
+					t.Fatalf("output %s: %v", m.Data, err)
+				}
+				got[m.Key] = string(a.Prediction.RideID)
+			}
+			if got["ride_1796398521264_3190"] != `"ride_1796398521264_3190"` || got["256"] != `256` {
+				t.Errorf("got ride_ids %v, want the seed's as a string and the course's 256 as a number", got)
+			}
+			var d tripcast.DeadLetter
+			if err := json.Unmarshal(pl.deads.all()[0].Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			if d.Field != "PULocationID" || !strings.Contains(d.Reason, `got string "abc"`) {
+				t.Errorf("got dead letter field %q reason %q, want PULocationID and the string it got", d.Field, d.Reason)
+			}
+		})
+	}
+}

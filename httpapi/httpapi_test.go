@@ -198,6 +198,14 @@ func TestPredict(t *testing.T) {
 			t.Errorf("got %+v, want ride 256 by version 7 from http", r)
 		}
 	})
+	t.Run("OKSeedSimulator", func(t *testing.T) {
+		// The seed's simulator: zones as strings, a pickup time without a zone.
+		code, body := e.do(t, "POST", "/v1/predict", "", `{"ride_id": "ride_1796398521264_3190", "PULocationID": "254", "DOLocationID": "227", "trip_distance": 26.93, "pickup_datetime": "2026-12-04T15:35:21.265562"}`)
+		p, err := serve.ParsePrediction([]byte(body))
+		if code != 200 || err != nil || p.RideID != "ride_1796398521264_3190" || p.RideIDNumeric || math.Abs(p.RideDuration-(2+1.5*26.93)) > 1e-9 {
+			t.Errorf("got %d %s (%v), want 200 with %v minutes for the string ride_id", code, body, err, 2+1.5*26.93)
+		}
+	})
 }
 
 func TestPredictLogUnavailable(t *testing.T) {

@@ -226,6 +226,21 @@ func TestHandle(t *testing.T) {
 		}
 	})
 
+	t.Run("OKSeedSimulatorEvent", func(t *testing.T) {
+		// The seed's simulator: zones as strings, a pickup time without a zone.
+		e := mustOpenEnv(t, true)
+		out, err := e.h.InvokeJSON(ctx, kinesisevent.Course(`{"ride_id": "ride_1796398521264_3190", "PULocationID": "254", "DOLocationID": "227", "trip_distance": 26.93, "pickup_datetime": "2026-12-04T15:35:21.265562"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pickup, _ := serve.ParseTime("2026-12-04T15:35:21.265562")
+		y, _ := e.model.Predict(tripcast.Ride{PULocationID: 254, DOLocationID: 227, TripDistance: 26.93, PickupTime: pickup})
+		pred := string(serve.MarshalPrediction(tripcast.Prediction{RideID: "ride_1796398521264_3190", Model: tripcast.DefaultModelName, Version: "Test123", RideDuration: y}))
+		if want := `{"predictions":[` + pred + `]}`; string(out) != want {
+			t.Fatalf("got %s, want %s", out, want)
+		}
+	})
+
 	t.Run("OKBadRecordsDeadLettered", func(t *testing.T) {
 		e := mustOpenEnv(t, true)
 		payloads := []string{

@@ -48,13 +48,13 @@ type Job struct {
 // Outcome is what a tracked training produced.
 type Outcome struct {
 	*Result
-	RunID    string
-	Stored   tripcast.Artifact      // the model file in the blob store
+	RunID  string
+	Stored tripcast.Artifact // the model file in the blob store
 	// Reference is the monitoring reference stored beside the model file
 	// (monitoring.ReferenceName): what reports compare windows with.
 	Reference tripcast.Artifact
-	Version  *tripcast.ModelVersion // nil unless registered
-	Promoted bool
+	Version   *tripcast.ModelVersion // nil unless registered
+	Promoted  bool
 	// ChampionRMSE is the previous champion's RMSE on the same validation
 	// data; NaN when there was no champion or no comparison.
 	ChampionRMSE    float64

@@ -154,6 +154,25 @@ var migrations = []string{
 	// read back from the log echoes it as it came (rows logged before
 	// were taken as strings).
 	`ALTER TABLE predictions ADD COLUMN ride_id_numeric BOOLEAN NOT NULL DEFAULT FALSE`,
+	// 5: monitoring: one row per report window and summary figure (the
+	// time series of the dashboard and Grafana), and the alert states.
+	`CREATE TABLE monitor_figures (
+		window_start BIGINT NOT NULL,
+		window_end BIGINT NOT NULL,
+		model TEXT NOT NULL,
+		version TEXT NOT NULL,
+		name TEXT NOT NULL,
+		value DOUBLE PRECISION NOT NULL,
+		PRIMARY KEY (model, version, name, window_start, window_end)
+	);
+	CREATE INDEX monitor_figures_start ON monitor_figures(window_start);
+	CREATE TABLE monitor_alerts (
+		model TEXT NOT NULL,
+		rule TEXT NOT NULL,
+		firing BOOLEAN NOT NULL,
+		since BIGINT NOT NULL,
+		PRIMARY KEY (model, rule)
+	)`,
 }
 
 // migrate applies the migrations the database lacks, in one transaction

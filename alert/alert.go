@@ -9,6 +9,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -166,4 +169,38 @@ func (a *Alerter) setState(ctx context.Context, s tripcast.AlertState) error {
 	}
 	a.mem[s.Model+"\x00"+s.Rule] = s
 	return nil
+}
+
+// ParseRules reads rules written as a comma-separated list: dataset_drift,
+// prediction_drift, rmse_change=X, missing=Y, dead_letters=Z (a rule left
+// out is off). EINVALID, naming alert_rules, for anything else.
+func ParseRules(s string) (Rules, error) {
+	var r Rules
+	for _, item := range strings.Split(s, ",") {
+		name, val, hasVal := strings.Cut(strings.TrimSpace(item), "=")
+		var x float64
+		if hasVal {
+			v, err := strconv.ParseFloat(val, 64)
+			if err != nil || !(v > 0) || math.IsInf(v, 0) {
+				return r, tripcast.FieldError("alert_rules", "%q: want a positive number after =", item)
+			}
+			x = v
+		}
+		switch {
+		case name == "" && !hasVal:
+		case name == "dataset_drift" && !hasVal:
+			r.DatasetDrift = true
+		case name == "prediction_drift" && !hasVal:
+			r.PredictionDrift = true
+		case name == "rmse_change" && hasVal:
+			r.RMSEChange = x
+		case name == "missing" && hasVal:
+			r.MissingShare = x
+		case name == "dead_letters" && hasVal:
+			r.DeadLetterRate = x
+		default:
+			return r, tripcast.FieldError("alert_rules", "%q: use dataset_drift, prediction_drift, rmse_change=X, missing=Y or dead_letters=Z", item)
+		}
+	}
+	return r, nil
 }

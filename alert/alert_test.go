@@ -133,3 +133,15 @@ func TestAlert(t *testing.T) {
 		}
 	})
 }
+
+func TestParseRules(t *testing.T) {
+	r, err := alert.ParseRules("dataset_drift, prediction_drift,rmse_change=0.2,missing=0.05,dead_letters=0.01")
+	if err != nil || r != alert.DefaultRules {
+		t.Fatalf("got %+v, %v; want the default rules", r, err)
+	}
+	for _, bad := range []string{"drift", "rmse_change", "missing=-1", "dataset_drift=1", "dead_letters=NaN"} {
+		if _, err := alert.ParseRules(bad); tripcast.ErrorField(err) != "alert_rules" {
+			t.Errorf("%q: got %v, want an error naming alert_rules", bad, err)
+		}
+	}
+}

@@ -30,6 +30,12 @@ type Config struct {
 	CompactEvery string `json:"compact_every" env:"TRIPCAST_COMPACT_EVERY" help:"how often serving processes merge the parquet prediction log's finished hours into one file each (0: never)"`
 	// PredictionSinks: "parquet" (default) or "parquet,objects".
 	PredictionSinks string `json:"prediction_sinks" env:"TRIPCAST_PREDICTION_SINKS" help:"prediction logs in the blob store: parquet, or parquet,objects to also write one JSON object per prediction (the seed's layout; slow and costly on S3)"`
+	// MonitorWindow is a Go duration ("1h"); "0" turns scheduled reports off.
+	MonitorWindow string `json:"monitor_window" env:"TRIPCAST_MONITOR_WINDOW" help:"serving processes report each finished window of this length of the prediction log against the champion's reference (0: never)"`
+	// AlertRules: see alert.ParseRules.
+	AlertRules string `json:"alert_rules" env:"TRIPCAST_ALERT_RULES" help:"monitoring alert rules: dataset_drift, prediction_drift, rmse_change=X, missing=Y, dead_letters=Z, comma-separated"`
+	// AlertWebhooks: comma-separated URLs alerts are POSTed to.
+	AlertWebhooks string `json:"alert_webhooks" env:"TRIPCAST_ALERT_WEBHOOKS" help:"comma-separated webhook URLs monitoring alerts are POSTed to as JSON (Slack-compatible text field)"`
 }
 
 // Default returns the defaults: everything embedded under ./tripcast-data.
@@ -43,6 +49,8 @@ func Default() Config {
 		LogFormat:       "text",
 		CompactEvery:    "10m",
 		PredictionSinks: "parquet",
+		MonitorWindow:   "1h",
+		AlertRules:      "dataset_drift,prediction_drift,rmse_change=0.2,missing=0.05,dead_letters=0.01",
 	}
 }
 

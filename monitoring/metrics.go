@@ -35,3 +35,42 @@ func (g *Gauges) Set(figs []tripcast.MonitorFigure) {
 		}
 	}
 }
+
+// CounterRate returns a Runner.DeadLetterRate over the counters of g: the
+// increase of the counter family num (summed over its labels) divided by
+// the increase of den since the previous call, in this process (nil on the
+// first call, when den did not grow, or when g cannot be read). With
+// tripcast_dead_letters_total over tripcast_events_received_total it is the
+// dead-letter rate of the serving process since its last report.
+func CounterRate(g prometheus.Gatherer, num, den string) func(Window) *float64 {
+	var last [2]float64
+	first := true
+	return func(Window) *float64 {
+		mfs, err := g.Gather()
+		if err != nil {
+			return nil
+		}
+		var now [2]float64
+		for _, mf := range mfs {
+			for i, name := range []string{num, den} {
+				if mf.GetName() == name {
+					for _, m := range mf.GetMetric() {
+						now[i] += m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		prev := last
+		last = now
+		if first {
+			first = false
+			return nil
+		}
+		d := now[1] - prev[1]
+		if d <= 0 {
+			return nil
+		}
+		rate := (now[0] - prev[0]) / d
+		return &rate
+	}
+}

@@ -20,6 +20,9 @@ type Document struct {
 	Rows      int64     `json:"rows"`           // current rows profiled
 	Note      string    `json:"note,omitempty"` // why figures are missing (an empty window)
 	Generated time.Time `json:"generated_at"`
+	// Data is the window's data the report was computed from (its
+	// histograms are drawn from it); not stored.
+	Data *Current `json:"-"`
 	*monitor.Report
 }
 
@@ -30,7 +33,7 @@ func NewDocument(model, version string, w Window, ref *Reference, cur *Current, 
 		return nil, err
 	}
 	d := &Document{Model: model, Version: version, Window: w, Reference: ref.Source, Current: cur.Source,
-		Rows: cur.Rows, Generated: time.Now().UTC(), Report: r}
+		Rows: cur.Rows, Generated: time.Now().UTC(), Data: cur, Report: r}
 	switch cur.Rows {
 	case 0:
 		d.Note = "the window holds no prediction: every column is not_enough_data"

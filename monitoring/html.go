@@ -13,8 +13,9 @@ import (
 
 // WriteHTML writes the report as one self-contained HTML page: the summary
 // figures, a drift-score bar chart, and per column the reference and current
-// histograms, all drawn as inline SVG (nothing is loaded from elsewhere).
-func WriteHTML(w io.Writer, d *Document, ref *Reference, cur *Current) error {
+// histograms (from ref, may be nil, and d.Data), all drawn as inline SVG
+// (nothing is loaded from elsewhere).
+func WriteHTML(w io.Writer, d *Document, ref *Reference) error {
 	names := make([]string, 0, len(d.Columns))
 	for name := range d.Columns {
 		names = append(names, name)
@@ -28,8 +29,8 @@ func WriteHTML(w io.Writer, d *Document, ref *Reference, cur *Current) error {
 		if ref != nil {
 			rc = ref.Profile.Column(name)
 		}
-		if cur != nil {
-			cc = cur.Profile.Column(name)
+		if d.Data != nil {
+			cc = d.Data.Profile.Column(name)
 		}
 		row.Chart = template.HTML(histogram(rc, cc))
 		v.Columns = append(v.Columns, row)

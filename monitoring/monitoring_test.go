@@ -274,7 +274,7 @@ func TestReportBadInput(t *testing.T) {
 				t.Fatalf("json %s, %v", js, err)
 			}
 			var page bytes.Buffer
-			if err := monitoring.WriteHTML(&page, d, janRef, nil); err != nil || strings.Contains(page.String(), "NaN") {
+			if err := monitoring.WriteHTML(&page, d, janRef); err != nil || strings.Contains(page.String(), "NaN") {
 				t.Fatalf("html: %v (NaN shown: %v)", err, strings.Contains(page.String(), "NaN"))
 			}
 		})

@@ -51,7 +51,7 @@ func (r *Runner) Finish(ctx context.Context, w Window, cur *Current) (*Document,
 	}
 	figs := d.Figures(dlr)
 	if r.Store != nil {
-		uris, err := r.Store.Save(ctx, d, r.Reference, cur, figs)
+		uris, err := r.Store.Save(ctx, d, r.Reference, figs)
 		if err != nil {
 			return d, fmt.Errorf("store report of %s: %w", w.Key(), err)
 		}

@@ -29,10 +29,10 @@ type Store struct {
 	Gauges *Gauges                // nil: no gauges
 }
 
-// Save stores d (and its HTML page, drawn from ref and cur) under
+// Save stores d (and its HTML page, drawn with ref) under
 // ReportPrefix, and figs in the time series and on the gauges. It returns
 // the URIs written.
-func (s *Store) Save(ctx context.Context, d *Document, ref *Reference, cur *Current, figs []tripcast.MonitorFigure) ([]string, error) {
+func (s *Store) Save(ctx context.Context, d *Document, ref *Reference, figs []tripcast.MonitorFigure) ([]string, error) {
 	var uris []string
 	if s.Blobs != nil {
 		prefix := ReportPrefix(d.Model, d.Window)
@@ -42,7 +42,7 @@ func (s *Store) Save(ctx context.Context, d *Document, ref *Reference, cur *Curr
 		if err := enc.Encode(d); err != nil {
 			return nil, fmt.Errorf("encode report: %w", err)
 		}
-		if err := WriteHTML(&page, d, ref, cur); err != nil {
+		if err := WriteHTML(&page, d, ref); err != nil {
 			return nil, err
 		}
 		for name, buf := range map[string]*bytes.Buffer{ReportJSON: &js, ReportHTML: &page} {

@@ -107,6 +107,7 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 		newConsumeCmd(a),
 		newCheckCmd(a),
 		newCompactCmd(a),
+		newMonitorCmd(a),
 		// one line per command group, in help order
 	)
 	return root

@@ -75,9 +75,10 @@ type monitorTarget struct {
 	ref      *monitoring.Reference // nil when the version has none stored
 }
 
-// loadMonitorTarget loads version ref of model_name and its stored
-// reference (a version trained before references were stored has none).
-func (a *app) loadMonitorTarget(ctx context.Context, ref string) (*monitorTarget, error) {
+// loadMonitorTarget loads version ref of model_name (its model too with
+// withModel) and its stored reference (a version trained before references
+// were stored has none).
+func (a *app) loadMonitorTarget(ctx context.Context, ref string, withModel bool) (*monitorTarget, error) {
 	tr, err := a.tracker(ctx, true)
 	if err != nil {
 		return nil, err
@@ -90,11 +91,12 @@ func (a *app) loadMonitorTarget(ctx context.Context, ref string) (*monitorTarget
 	if err != nil {
 		return nil, fmt.Errorf("model %s %s: %w", a.cfg.ModelName, ref, err)
 	}
-	art, err := model.LoadRegistered(ctx, tr, a.cfg.ModelName, strconv.Itoa(v.Version))
-	if err != nil {
-		return nil, err
+	t := &monitorTarget{version: v}
+	if withModel {
+		if t.artifact, err = model.LoadRegistered(ctx, tr, a.cfg.ModelName, strconv.Itoa(v.Version)); err != nil {
+			return nil, err
+		}
 	}
-	t := &monitorTarget{version: v, artifact: art}
 	t.ref, err = monitoring.LoadReference(ctx, blobs, monitoring.ReferenceKey(v.ArtifactKey))
 	if err != nil && tripcast.ErrorCode(err) != tripcast.ENOTFOUND {
 		return nil, err
@@ -166,14 +168,14 @@ func (a *app) monitor(ctx context.Context, f monitorFlags) error {
 	if vref == "" {
 		vref = tripcast.ChampionAlias
 	}
-	target, err := a.loadMonitorTarget(ctx, vref)
+	target, err := a.loadMonitorTarget(ctx, vref, true)
 	if err != nil {
 		return err
 	}
 	ref := target.ref
 	switch r, isVersion := strings.CutPrefix(f.reference, "version:"); {
 	case isVersion:
-		other, err := a.loadMonitorTarget(ctx, r)
+		other, err := a.loadMonitorTarget(ctx, r, false)
 		if err != nil {
 			return err
 		}
@@ -334,4 +336,68 @@ func (a *app) predictionReader(ctx context.Context, which string) (tripcast.Pred
 		return predlog.NewReader(blobs), nil
 	}
 	return nil, tripcast.FieldError("log", "%q: use sql or parquet", which)
+}
+
+// monitorLog starts the scheduled monitoring reports in the background
+// (monitoring.Schedule: each finished monitor_window of the SQL prediction
+// log reported against the champion's stored reference, by one of the
+// processes sharing the metadata database at a time; figures on /metrics
+// as tripcast_monitor_*; alerts by alert_rules to alert_webhooks) unless
+// monitor_window is 0. It stops when ctx ends or the app closes.
+func (s *serving) monitorLog(ctx context.Context, a *app) error {
+	window, err := time.ParseDuration(a.cfg.MonitorWindow)
+	if err != nil || window < 0 {
+		return tripcast.FieldError("monitor_window", "%q is not a duration such as 1h (0 turns scheduled reports off)", a.cfg.MonitorWindow)
+	}
+	if window == 0 {
+		return nil
+	}
+	rules, err := alert.ParseRules(a.cfg.AlertRules)
+	if err != nil {
+		return err
+	}
+	store, err := a.monitorStore(ctx, monitoring.NewGauges(s.reg))
+	if err != nil {
+		return err
+	}
+	db, _, err := a.logStores(ctx)
+	if err != nil {
+		return err
+	}
+	var hooks []string
+	for _, u := range strings.Split(a.cfg.AlertWebhooks, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			hooks = append(hooks, u)
+		}
+	}
+	notifier := alert.NewNotifier(hooks, alert.NotifierOptions{Log: a.log})
+	alerter := &alert.Alerter{Rules: rules, States: db, Notifier: notifier, Log: a.log}
+	deadLetters := monitoring.CounterRate(s.reg, "tripcast_dead_letters_total", "tripcast_events_received_total")
+	sched := &monitoring.Schedule{Window: window, Leaser: db, Holder: leaseHolder("monitoring"), Logger: a.log,
+		Runner: func(ctx context.Context) (*monitoring.Runner, error) {
+			t, err := a.loadMonitorTarget(ctx, tripcast.ChampionAlias, false)
+			if err != nil {
+				return nil, err
+			}
+			if t.ref == nil {
+				return nil, tripcast.Errorf(tripcast.ENOTFOUND, "model %s version %d has no stored reference: retrain it to monitor it", a.cfg.ModelName, t.version.Version)
+			}
+			return &monitoring.Runner{Model: a.cfg.ModelName, Version: strconv.Itoa(t.version.Version), Reference: t.ref, Log: db,
+				Store: store, Alerter: alerter, DeadLetterRate: deadLetters, Logger: a.log}, nil
+		}}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = sched.Run(ctx)
+	}()
+	a.onClose(func() error {
+		cancel()
+		<-done
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer ccancel()
+		notifier.Close(cctx)
+		return nil
+	})
+	return nil
 }

@@ -103,8 +103,8 @@ func TestReference(t *testing.T) {
 	}
 }
 
-// monthTruth is ground truth from a scored month: ride IDs are row numbers
-// of the month, whose actual durations are the truth, joined to the log.
+// monthTruth is ground truth from a scored month: ride i is row i modulo
+// the month's rows, whose actual durations are the truth, joined to the log.
 type monthTruth struct {
 	log   tripcast.PredictionReader
 	trips *tripcast.Trips
@@ -116,14 +116,14 @@ func (m monthTruth) ReadJoined(ctx context.Context, q tripcast.PredictionQuery, 
 		if err != nil {
 			return err
 		}
-		return fn(r, m.trips.Duration[i])
+		return fn(r, m.trips.Duration[i%m.trips.Len()])
 	})
 }
 
 var day = time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)
 
 // records returns the predictions of the 2021-01 model for the first n
-// rides of t, spread over the day from start, ride IDs their row numbers.
+// rides of t (cycling), spread from start every every, ride IDs 0..n-1.
 func records(t testing.TB, trips *tripcast.Trips, n int, start time.Time, every time.Duration) []tripcast.PredictionRecord {
 	pred := make([]float64, trips.Len())
 	if err := janModel.PredictTrips(trips, pred); err != nil {
@@ -133,7 +133,7 @@ func records(t testing.TB, trips *tripcast.Trips, n int, start time.Time, every 
 	for i := range recs {
 		j := i % trips.Len()
 		at := start.Add(time.Duration(i) * every)
-		recs[i] = tripcast.PredictionRecord{RideID: strconv.Itoa(j), Model: "m", Version: "1",
+		recs[i] = tripcast.PredictionRecord{RideID: strconv.Itoa(i), Model: "m", Version: "1",
 			PULocationID: int(trips.PULocationID[j]), DOLocationID: int(trips.DOLocationID[j]), TripDistance: trips.TripDistance[j],
 			PickupTime: time.UnixMicro(trips.Pickup[j]).UTC(), Prediction: pred[j], ReceivedAt: at, PredictedAt: at, Source: tripcast.SourceHTTP}
 	}

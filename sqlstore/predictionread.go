@@ -56,6 +56,10 @@ func (db *DB) ReadPredictions(ctx context.Context, q tripcast.PredictionQuery, f
 		}
 		last := ps[len(ps)-1]
 		at := micros(last.PredictedAt)
+		// The next page's range starts at the cursor, not at the window's
+		// start: otherwise every page rescans the index from the start
+		// (quadratic: 26 s for a day of 1.2 M records on SQLite).
+		args[0] = at
 		query, args = next, append(args[:n], at, at, last.ID, readPage)
 	}
 }

@@ -3,12 +3,17 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"tripcast/internal/testfiles"
+	"tripcast/tlc"
 )
 
 func TestMonitorCmd(t *testing.T) {
@@ -89,4 +94,56 @@ func TestMonitorCmd(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestMonitorServe: a server of a 2021-01 model answers green 2023-03 rides;
+// its scheduled report of a window shows prediction drift and the alert
+// webhook receives the firing alert.
+func TestMonitorServe(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"--data-dir", dir, "--log-level", "warn"}
+	mustRun := mustRunWith(t, base...)
+	mustRun("ingest", "--rule", "course", "--from", testfiles.Green(t, "2021-01"), "--from", testfiles.Green(t, "2021-02"))
+	mustRun("train", "--train", "2021-01", "--valid", "2021-02", "--promote-if-better", "--param", "num_boost_round=30", "--param", "max_depth=6", "--param", "eta=0.3")
+	alerts := make(chan map[string]any, 100)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		if json.NewDecoder(r.Body).Decode(&m) == nil {
+			alerts <- m
+		}
+	}))
+	defer hook.Close()
+	addr := freePort(t)
+	startCmd(t, append([]string{"serve", "--listen", addr, "--monitor-window", "2s", "--alert-rules", "prediction_drift",
+		"--alert-webhooks", hook.URL}, base...)...)
+	waitReady(t, "http://"+addr+"/readyz")
+
+	mar, _, err := tlc.LoadFile(testfiles.Green(t, "2023-03"), tlc.RuleCourse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; ; i++ {
+		select {
+		case m := <-alerts:
+			if m["status"] != "firing" || m["rule"] != "prediction_drifted" || !strings.Contains(m["text"].(string), "prediction_drifted") {
+				t.Fatalf("webhook got %v, want prediction_drifted firing", m)
+			}
+			stored, _ := filepath.Glob(filepath.Join(dir, "blobs", "monitoring", "*", "*", "report.json"))
+			if len(stored) == 0 {
+				t.Fatal("no stored report")
+			}
+			return
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no alert 60 s into replaying 2023-03")
+		}
+		j := i % mar.Len()
+		body := fmt.Sprintf(`{"ride_id": %d, "ride": {"PULocationID": %d, "DOLocationID": %d, "trip_distance": %g}}`,
+			i, mar.PULocationID[j], mar.DOLocationID[j], mar.TripDistance[j])
+		if code, m := postJSON(t, "http://"+addr+"/v1/predict", body); code != 200 {
+			t.Fatalf("predict: got %d %v", code, m)
+		}
+	}
 }

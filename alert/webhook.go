@@ -72,14 +72,21 @@ func (n *Notifier) Notify(a Alert) {
 	}
 }
 
-// Close sends the queued alerts (retrying until ctx ends) and stops.
+// Close sends the queued alerts (retrying until ctx ends) and stops. Notify
+// must not be called after Close.
 func (n *Notifier) Close(ctx context.Context) {
 	close(n.queue)
+	finished := make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		close(n.stop)
+		n.done.Wait()
+		close(finished)
 	}()
-	n.done.Wait()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		close(n.stop) // the retries' waits end: what is left is given up
+		<-finished
+	}
 }
 
 func (n *Notifier) run() {

@@ -52,6 +52,12 @@ type Config struct {
 	src map[string]string
 	// compactEvery is CompactEvery parsed by Finish.
 	compactEvery time.Duration
+	// MonitorWindow is a Go duration ("1h"); "0" turns scheduled reports off.
+	MonitorWindow string `json:"monitor_window" env:"TRIPCAST_MONITOR_WINDOW" help:"serving processes report each finished window of this length of the prediction log against the champion's reference (0: never)"`
+	// AlertRules: see alert.ParseRules.
+	AlertRules string `json:"alert_rules" env:"TRIPCAST_ALERT_RULES" help:"monitoring alert rules: dataset_drift, prediction_drift, rmse_change=X, missing=Y, dead_letters=Z, comma-separated"`
+	// AlertWebhooks: comma-separated URLs alerts are POSTed to.
+	AlertWebhooks string `json:"alert_webhooks" env:"TRIPCAST_ALERT_WEBHOOKS" help:"comma-separated webhook URLs monitoring alerts are POSTed to as JSON (Slack-compatible text field)"`
 }
 
 // Default returns the defaults: everything embedded under ./tripcast-data.
@@ -68,6 +74,8 @@ func Default() Config {
 		SpoolSyncEvery:  "1s",
 		SpoolMaxMB:      "1024",
 		NATSUser:        "tripcast",
+		MonitorWindow:   "1h",
+		AlertRules:      "dataset_drift,prediction_drift,rmse_change=0.2,missing=0.05,dead_letters=0.01",
 	}
 }
 

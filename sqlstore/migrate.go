@@ -201,6 +201,25 @@ var migrations = []string{
 		ended_at BIGINT,
 		PRIMARY KEY (run_id, name)
 	)`,
+	// 8: monitoring: one row per report window and summary figure (the
+	// time series of the dashboard and Grafana), and the alert states.
+	`CREATE TABLE IF NOT EXISTS monitor_figures (
+		window_start BIGINT NOT NULL,
+		window_end BIGINT NOT NULL,
+		model TEXT NOT NULL,
+		version TEXT NOT NULL,
+		name TEXT NOT NULL,
+		value DOUBLE PRECISION NOT NULL,
+		PRIMARY KEY (model, version, name, window_start, window_end)
+	);
+	CREATE INDEX IF NOT EXISTS monitor_figures_start ON monitor_figures(window_start);
+	CREATE TABLE IF NOT EXISTS monitor_alerts (
+		model TEXT NOT NULL,
+		rule TEXT NOT NULL,
+		firing BOOLEAN NOT NULL,
+		since BIGINT NOT NULL,
+		PRIMARY KEY (model, rule)
+	)`,
 }
 
 // dialectMigrations replace the entries of migrations that differ by

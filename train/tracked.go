@@ -12,6 +12,7 @@ import (
 	"tripcast"
 	"tripcast/gbdt"
 	"tripcast/model"
+	"tripcast/monitoring"
 	"tripcast/tracking"
 )
 
@@ -47,10 +48,13 @@ type Job struct {
 // Outcome is what a tracked training produced.
 type Outcome struct {
 	*Result
-	RunID    string
-	Stored   tripcast.Artifact      // the model file in the blob store
-	Version  *tripcast.ModelVersion // nil unless registered
-	Promoted bool
+	RunID  string
+	Stored tripcast.Artifact // the model file in the blob store
+	// Reference is the monitoring reference stored beside the model file
+	// (monitoring.ReferenceName): what reports compare windows with.
+	Reference tripcast.Artifact
+	Version   *tripcast.ModelVersion // nil unless registered
+	Promoted  bool
 	// ChampionRMSE is the previous champion's RMSE on the same validation
 	// data; NaN when there was no champion or no comparison.
 	ChampionRMSE    float64
@@ -110,6 +114,9 @@ func (j Job) Run(ctx context.Context) (out *Outcome, err error) {
 		return nil, err
 	}
 	if out.Stored, err = storeArtifact(ctx, run, res.Artifact); err != nil {
+		return nil, err
+	}
+	if out.Reference, err = storeReference(ctx, run, res.Artifact, j.Train, j.Valid); err != nil {
 		return nil, err
 	}
 	if !j.Register && !j.PromoteIfBetter {
@@ -177,6 +184,26 @@ func storeArtifact(ctx context.Context, run *tracking.Run, a *model.Artifact) (t
 		return tripcast.Artifact{}, err
 	}
 	return run.LogArtifact(ctx, "model.json", &buf)
+}
+
+// storeReference builds the monitoring reference (the training data's
+// model inputs and durations, the model's predictions and figures on the
+// validation data) and stores it beside the model file, so that a report
+// never re-reads or re-trains anything.
+func storeReference(ctx context.Context, run *tracking.Run, a *model.Artifact, train, valid Data) (tripcast.Artifact, error) {
+	source := train.URI
+	if valid.URI != "" {
+		source += " (predictions on " + valid.URI + ")"
+	}
+	ref, err := monitoring.NewReference(a, train.Trips, valid.Trips, source)
+	if err != nil {
+		return tripcast.Artifact{}, fmt.Errorf("monitoring reference: %w", err)
+	}
+	buf, err := monitoring.MarshalReference(ref)
+	if err != nil {
+		return tripcast.Artifact{}, err
+	}
+	return run.LogArtifact(ctx, monitoring.ReferenceName, buf)
 }
 
 func (j Job) register(ctx context.Context, out *Outcome) error {

@@ -119,7 +119,7 @@ func TestJob(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if run.Status != tripcast.RunFinished || run.Params["max_depth"] != "4" || len(run.Datasets) != 2 || run.FeatureSpec == "" || len(run.Artifacts) != 1 {
+		if run.Status != tripcast.RunFinished || run.Params["max_depth"] != "4" || len(run.Datasets) != 2 || run.FeatureSpec == "" || len(run.Artifacts) != 2 {
 			t.Fatalf("run: got status %s params %v inputs %v artifacts %v", run.Status, run.Params, run.Datasets, run.Artifacts)
 		}
 		hist, err := trk.Store().MetricHistory(ctx, first.RunID, "valid_rmse_round")

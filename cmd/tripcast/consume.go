@@ -76,6 +76,9 @@ func (a *app) runConsume(ctx context.Context, cfg consume.Config, so streamOptio
 	if err := s.compactLog(ctx, a); err != nil {
 		return err
 	}
+	if err := s.monitorLog(ctx, a); err != nil {
+		return err
+	}
 	cfg.Registerer, cfg.Logger = s.reg, a.log
 	if cfg.Source == "" {
 		cfg.Source = streamSource(st)

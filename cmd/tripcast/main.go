@@ -150,6 +150,7 @@ func newRoot(out, errOut io.Writer) (*cobra.Command, *app) {
 		newCompactCmd(a),
 		newPipelineCmd(a),
 		newWorkerCmd(a),
+		newMonitorCmd(a),
 		// one line per command group, in help order
 	)
 	return root, a

@@ -227,6 +227,9 @@ models atomically; every prediction goes to the prediction log.`,
 			if err := s.compactLog(ctx, a); err != nil {
 				return err
 			}
+			if err := s.monitorLog(ctx, a); err != nil {
+				return err
+			}
 			_, errc, err := s.httpServer(ctx, a)
 			if err != nil {
 				return err

@@ -74,6 +74,9 @@ serves.`,
 			if err := s.compactLog(ctx, a); err != nil {
 				return err
 			}
+			if err := s.monitorLog(ctx, a); err != nil {
+				return err
+			}
 
 			st, err := a.openStream(ctx, streamOptions{natsListen: natsListen})
 			if err != nil {

@@ -50,8 +50,12 @@ type Config struct {
 	// src names where each setting came from, by json key: "default",
 	// "file PATH", "env NAME" or "flag --name".
 	src map[string]string
-	// compactEvery is CompactEvery parsed by Finish.
-	compactEvery time.Duration
+	// compactEvery, spoolSync, spoolMaxMB and monitorWindow are the
+	// settings parsed by Finish.
+	compactEvery  time.Duration
+	spoolSync     time.Duration
+	spoolMaxMB    int64
+	monitorWindow time.Duration
 	// MonitorWindow is a Go duration ("1h"); "0" turns scheduled reports off.
 	MonitorWindow string `json:"monitor_window" env:"TRIPCAST_MONITOR_WINDOW" help:"serving processes report each finished window of this length of the prediction log against the champion's reference (0: never)"`
 	// AlertRules: see alert.ParseRules.
@@ -285,8 +289,46 @@ func (c *Config) Finish() error {
 	if c.NATSUser == "" && c.NATSPassword != "" {
 		return c.Invalid("nats_user", "must not be empty when nats_password is set")
 	}
+	for _, name := range strings.Split(c.PredictionSinks, ",") {
+		switch strings.TrimSpace(name) {
+		case "", "parquet", "objects":
+		default:
+			return c.Invalid("prediction_sinks", "unknown sink %q: use parquet, or parquet,objects", name)
+		}
+	}
+	if c.spoolSync, err = time.ParseDuration(c.SpoolSyncEvery); err != nil || c.spoolSync <= 0 {
+		return c.Invalid("spool_sync_every", "not a positive duration such as 1s")
+	}
+	if c.spoolMaxMB, err = strconv.ParseInt(c.SpoolMaxMB, 10, 64); err != nil || c.spoolMaxMB <= 0 {
+		return c.Invalid("spool_max_mb", "not a positive number of MiB")
+	}
+	c.monitorWindow, err = time.ParseDuration(c.MonitorWindow)
+	if c.MonitorWindow == "0" {
+		c.monitorWindow, err = 0, nil
+	}
+	if err != nil || c.monitorWindow < 0 {
+		return c.Invalid("monitor_window", "not a duration such as 1h (0 turns scheduled reports off)")
+	}
+	for _, hook := range strings.Split(c.AlertWebhooks, ",") {
+		if hook = strings.TrimSpace(hook); hook == "" {
+			continue
+		}
+		if u, err := url.Parse(hook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c.Invalid("alert_webhooks", "not a list of http(s) URLs")
+		}
+	}
 	return nil
 }
+
+// SpoolSyncInterval is spool_sync_every as a duration, valid after Finish.
+func (c *Config) SpoolSyncInterval() time.Duration { return c.spoolSync }
+
+// SpoolMaxBytes is spool_max_mb in bytes, valid after Finish.
+func (c *Config) SpoolMaxBytes() int64 { return c.spoolMaxMB << 20 }
+
+// MonitorInterval is monitor_window as a duration (0: no scheduled
+// reports), valid after Finish.
+func (c *Config) MonitorInterval() time.Duration { return c.monitorWindow }
 
 // dsnHint explains, for a db setting in PostgreSQL's key=value form, how
 // to write it as a URL.

@@ -80,6 +80,10 @@ func TestFinish(t *testing.T) {
 		if err := c.Finish(); err != nil || c.CompactInterval() != 90*time.Second {
 			t.Fatalf("got %v, %v, want 1m30s", c.CompactInterval(), err)
 		}
+		c.SpoolSyncEvery, c.SpoolMaxMB, c.MonitorWindow = "250ms", "2", "0"
+		if err := c.Finish(); err != nil || c.SpoolSyncInterval() != 250*time.Millisecond || c.SpoolMaxBytes() != 2<<20 || c.MonitorInterval() != 0 {
+			t.Fatalf("got %v, %d, %v (%v), want 250ms, 2 MiB, 0", c.SpoolSyncInterval(), c.SpoolMaxBytes(), c.MonitorInterval(), err)
+		}
 	})
 	// Each bad value is refused when the configuration loads, naming the
 	// setting and where it came from.
@@ -92,6 +96,11 @@ func TestFinish(t *testing.T) {
 		{"db", "TRIPCAST_DB", "host=db password=hunter2"},
 		{"blob", "TRIPCAST_BLOB", "s3://a,s3://b"},
 		{"log_format", "TRIPCAST_LOG_FORMAT", "xml"},
+		{"prediction_sinks", "TRIPCAST_PREDICTION_SINKS", "bogus"},
+		{"spool_sync_every", "TRIPCAST_SPOOL_SYNC_EVERY", "0s"},
+		{"spool_max_mb", "TRIPCAST_SPOOL_MAX_MB", "x"},
+		{"monitor_window", "TRIPCAST_MONITOR_WINDOW", "hourly"},
+		{"alert_webhooks", "TRIPCAST_ALERT_WEBHOOKS", "ftp://hooks.example"},
 	} {
 		t.Run("Err_"+tc.key+"_"+tc.value, func(t *testing.T) {
 			c := Default()

@@ -345,10 +345,7 @@ func (a *app) predictionReader(ctx context.Context, which string) (tripcast.Pred
 // as tripcast_monitor_*; alerts by alert_rules to alert_webhooks) unless
 // monitor_window is 0. It stops when ctx ends or the app closes.
 func (s *serving) monitorLog(ctx context.Context, a *app) error {
-	window, err := time.ParseDuration(a.cfg.MonitorWindow)
-	if err != nil || window < 0 {
-		return tripcast.FieldError("monitor_window", "%q is not a duration such as 1h (0 turns scheduled reports off)", a.cfg.MonitorWindow)
-	}
+	window := a.cfg.MonitorInterval()
 	if window == 0 {
 		return nil
 	}

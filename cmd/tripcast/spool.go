@@ -2,8 +2,6 @@ package main
 
 import (
 	"path/filepath"
-	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,16 +15,8 @@ import (
 // the disk, 503 beyond). It is closed with the app, before next. reg gets
 // tripcast_prediction_spool_bytes.
 func (a *app) spool(reg prometheus.Registerer, next tripcast.PredictionLog) (*predlog.Spool, error) {
-	sync, err := time.ParseDuration(a.cfg.SpoolSyncEvery)
-	if err != nil || sync <= 0 {
-		return nil, tripcast.FieldError("spool_sync_every", "%q is not a positive duration such as 1s", a.cfg.SpoolSyncEvery)
-	}
-	mb, err := strconv.ParseInt(a.cfg.SpoolMaxMB, 10, 64)
-	if err != nil || mb <= 0 {
-		return nil, tripcast.FieldError("spool_max_mb", "%q is not a positive number of MiB", a.cfg.SpoolMaxMB)
-	}
 	s, err := predlog.OpenSpool(filepath.Join(a.cfg.DataDir, "spool"), next,
-		predlog.SpoolOptions{SyncEvery: sync, MaxBytes: mb << 20, Logger: a.log})
+		predlog.SpoolOptions{SyncEvery: a.cfg.SpoolSyncInterval(), MaxBytes: a.cfg.SpoolMaxBytes(), Logger: a.log})
 	if err != nil {
 		return nil, err
 	}

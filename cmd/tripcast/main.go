@@ -17,12 +17,19 @@ import (
 
 	"tripcast"
 	"tripcast/config"
+	"tripcast/lambda"
 	"tripcast/sqlstore"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	root := newRootCmd(os.Stdout, os.Stderr)
+	// Inside AWS Lambda the binary is the function's bootstrap, started
+	// without arguments: it runs the lambda role.
+	if len(os.Args) == 1 && os.Getenv(lambda.RuntimeAPIEnv) != "" {
+		root.SetArgs([]string{"lambda"})
+	}
+	err := root.ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tripcast:", err)

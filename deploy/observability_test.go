@@ -343,4 +343,3 @@ func TestObservabilitySQLTables(t *testing.T) {
 		}
 	}
 }
-

@@ -253,3 +253,17 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	checkEnv(t, "env.example", keys)
 }
+
+var settingName = regexp.MustCompile(`\bTRIPCAST_[A-Z_]+\b`)
+
+// TestTerraformSettings checks that the settings the Lambda and the
+// instance get from Terraform are tripcast settings.
+func TestTerraformSettings(t *testing.T) {
+	for _, f := range []string{"terraform/modules/lambda/main.tf", "terraform/modules/service/user_data.sh.tftpl"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkEnv(t, f, settingName.FindAllString(string(b), -1))
+	}
+}

@@ -30,12 +30,16 @@ var (
 	buildErr  error
 )
 
-// tripcastBinary builds ./cmd/tripcast for this machine once per test run.
+// testVersion is the release version the tests link into the binary.
+const testVersion = "v0.0.0-deploytest"
+
+// tripcastBinary builds ./cmd/tripcast for this machine once per test run,
+// with the release version linked in as make release does.
 func tripcastBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(binDir, "tripcast")
 	buildOnce.Do(func() {
-		out, err := exec.Command("go", "build", "-o", bin, "../cmd/tripcast").CombinedOutput()
+		out, err := exec.Command("go", "build", "-ldflags", "-X tripcast.buildVersion="+testVersion, "-o", bin, "../cmd/tripcast").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/tripcast: %v\n%s", err, out)
 		}

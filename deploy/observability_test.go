@@ -63,6 +63,10 @@ func liveMetrics(t *testing.T) map[string]bool {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+	// The version make release links in is what /healthz reports.
+	if h := getJSON(t, base+"/healthz"); h["version"] != testVersion {
+		t.Errorf("/healthz = %v, want version %s", h, testVersion)
+	}
 	for _, body := range []string{`{"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}`, `{"PULocationID": "x"}`} {
 		resp, err := http.Post(base+"/predict", "application/json", strings.NewReader(body))
 		if err != nil {
@@ -85,6 +89,20 @@ func liveMetrics(t *testing.T) map[string]bool {
 		return names["tripcast_dead_letters_total"] && names["tripcast_stream_lag_events"]
 	})
 	return names
+}
+
+func getJSON(t *testing.T, url string) map[string]any {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatalf("%s: %v", url, err)
+	}
+	return v
 }
 
 func waitFor(t *testing.T, ctx context.Context, what string, ok func() bool) {

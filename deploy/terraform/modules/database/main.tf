@@ -79,7 +79,7 @@ resource "aws_db_instance" "this" {
   skip_final_snapshot             = !var.deletion_protection
   final_snapshot_identifier       = var.deletion_protection ? "${var.name_prefix}-final" : null
   auto_minor_version_upgrade      = true
-  performance_insights_enabled    = true
+  performance_insights_enabled    = var.performance_insights
   enabled_cloudwatch_logs_exports = ["postgresql"]
   tags                            = var.tags
 

@@ -66,3 +66,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "performance_insights" {
+  description = "Turn on Performance Insights (not offered on every small instance class)."
+  type        = bool
+  default     = false
+}

@@ -127,14 +127,14 @@ data "aws_iam_policy_document" "tls_only" {
   statement {
     sid     = "DenyInsecureTransport"
     effect  = "Deny"
-    actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
+    actions = ["s3:*"]
     resources = [
       each.value.arn,
       "${each.value.arn}/*",
     ]
     principals {
-      type        = "AWS"
-      identifiers = ["arn:aws:iam::${var.account_id}:root"]
+      type        = "*"
+      identifiers = ["*"]
     }
     condition {
       test     = "Bool"

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"tripcast/internal/kinesisevent"
+	"tripcast/internal/testenv"
 )
 
 // makeLambda runs `make lambda` from the repository root with the fragment
@@ -132,4 +136,103 @@ func goarch(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// TestLambdaZipUnderEmulator runs the zip's bootstrap (built for this
+// machine by make lambda) under AWS's Runtime Interface Emulator on a
+// registry that tripcast up bootstrapped, and invokes it with the course's
+// Kinesis test event: the packaged function answers with a prediction by
+// the champion and rejects the bad record.
+func TestLambdaZipUnderEmulator(t *testing.T) {
+	rie := os.Getenv("TRIPCAST_LAMBDA_RIE")
+	if rie == "" {
+		var err error
+		if rie, err = exec.LookPath("aws-lambda-rie"); err != nil {
+			testenv.SkipOrFail(t, "aws-lambda-rie not found (set TRIPCAST_LAMBDA_RIE or put it on PATH; .ci/setup.sh installs it)")
+		}
+	}
+	bootstrap := unzipBootstrap(t, makeLambda(t, goarch(t)), t.TempDir())
+	dataDir := t.TempDir()
+	bootstrapRegistry(t, dataDir)
+
+	addr := freeAddr(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, rie, "--runtime-interface-emulator-address", addr, "--log-level", "error", bootstrap)
+	cmd.Env = append(os.Environ(), "TRIPCAST_DATA_DIR="+dataDir, "TRIPCAST_STREAM=embedded")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("emulator output:\n%s", logs.String())
+		}
+	}()
+	event := kinesisevent.Course(
+		`{"ride_id": 156, "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}`,
+		`{"ride_id": "bad", "ride": {"PULocationID": "x"}}`)
+	url := "http://" + addr + "/2015-03-31/functions/function/invocations"
+	var body []byte
+	waitFor(t, ctx, "the emulator's answer", func() bool {
+		resp, err := http.Post(url, "application/json", bytes.NewReader(event))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ = io.ReadAll(resp.Body)
+		return true
+	})
+	var got struct {
+		Predictions []struct {
+			Model      string `json:"model"`
+			Version    string `json:"version"`
+			Prediction struct {
+				RideDuration float64 `json:"ride_duration"`
+				RideID       any     `json:"ride_id"`
+			} `json:"prediction"`
+		} `json:"predictions"`
+		Rejected          []json.RawMessage `json:"rejected"`
+		BatchItemFailures []json.RawMessage `json:"batchItemFailures"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("answer %s: %v", body, err)
+	}
+	if len(got.Predictions) != 1 || len(got.Rejected) != 1 || len(got.BatchItemFailures) != 0 {
+		t.Fatalf("answer %s: want one prediction, one rejection, no batch item failure", body)
+	}
+	p := got.Predictions[0]
+	if p.Version != "1" || p.Prediction.RideID != float64(156) || p.Prediction.RideDuration <= 0 {
+		t.Errorf("prediction %+v: want ride 156 by version 1 (the bootstrapped champion), a positive duration", p)
+	}
+}
+
+// bootstrapRegistry runs tripcast up on dataDir until it is ready (it trains
+// and promotes a first model from the built-in sample), then stops it.
+func bootstrapRegistry(t *testing.T, dataDir string) {
+	t.Helper()
+	listen := freeAddr(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	up := exec.CommandContext(ctx, tripcastBinary(t), "up", "--data-dir", dataDir, "--listen", listen)
+	var logs bytes.Buffer
+	up.Stdout, up.Stderr = &logs, &logs
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "tripcast up ready", func() bool {
+		resp, err := http.Get("http://" + listen + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	up.Process.Signal(os.Interrupt)
+	if err := up.Wait(); err != nil {
+		t.Fatalf("tripcast up: %v\n%s", err, logs.String())
+	}
 }

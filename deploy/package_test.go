@@ -73,7 +73,20 @@ func unzipBootstrap(t *testing.T, zipPath, dir string) string {
 // TestMakeLambdaZip builds the Lambda zip as Terraform deploys it and checks
 // the bootstrap: linux/arm64 ELF, statically linked, stripped.
 func TestMakeLambdaZip(t *testing.T) {
-	bin := unzipBootstrap(t, makeLambda(t, "arm64"), t.TempDir())
+	zipPath := makeLambda(t, "arm64")
+	// Terraform uploads the zip directly: AWS takes at most 50 MB that way
+	// (and 250 MB unzipped).
+	fi, err := os.Stat(zipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 50<<20 {
+		t.Errorf("lambda.zip is %d bytes: want at most 50 MB", fi.Size())
+	}
+	bin := unzipBootstrap(t, zipPath, t.TempDir())
+	if fi, _ := os.Stat(bin); fi.Size() > 250<<20 {
+		t.Errorf("bootstrap is %d bytes: want at most 250 MB", fi.Size())
+	}
 	ef, err := elf.Open(bin)
 	if err != nil {
 		t.Fatal(err)

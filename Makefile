@@ -34,3 +34,6 @@ lint:
 
 build:
 	go build -o tripcast ./cmd/tripcast
+
+# lambda, release, docker, bench, tf-fmt
+include deploy/targets.mk

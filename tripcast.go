@@ -55,15 +55,23 @@ type Prediction struct {
 	RideDuration  float64 // minutes
 }
 
-// Version returns tripcast's module version and VCS revision from the build
-// information, or "(devel)" and "" when unknown.
+// buildVersion is the release version, set at link time:
+// go build -ldflags "-X tripcast.buildVersion=v1.2.3" (make release).
+var buildVersion string
+
+// Version returns tripcast's version (the link-time release version, else
+// the module version) and VCS revision from the build information, or
+// "(devel)" and "" when unknown.
 func Version() (version, revision string) {
 	version = "(devel)"
 	bi, ok := debug.ReadBuildInfo()
+	if buildVersion != "" {
+		version = buildVersion
+	}
 	if !ok {
 		return version, ""
 	}
-	if bi.Main.Version != "" {
+	if bi.Main.Version != "" && buildVersion == "" {
 		version = bi.Main.Version
 	}
 	for _, s := range bi.Settings {

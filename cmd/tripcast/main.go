@@ -22,12 +22,19 @@ import (
 	"tripcast"
 	"tripcast/config"
 	"tripcast/internal/secret"
+	"tripcast/lambda"
 	"tripcast/sqlstore"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	args := os.Args[1:]
+	// Inside AWS Lambda the binary is the function's bootstrap, started
+	// without arguments: it runs the lambda role.
+	if len(args) == 0 && os.Getenv(lambda.RuntimeAPIEnv) != "" {
+		args = []string{"lambda"}
+	}
+	code := run(ctx, args, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

@@ -1,0 +1,9 @@
+environment            = "stg"
+aws_region             = "us-east-1"
+shard_count            = 1
+stream_retention_hours = 24
+db_instance_class      = "db.t4g.micro"
+instance_type          = "t4g.small"
+lambda_memory_mb       = 512
+log_retention_days     = 14
+service_roles          = ["serve"]

@@ -178,8 +178,8 @@ func TestNATSEmbeddedCrash(t *testing.T) {
 		defer after.mu.Unlock()
 		missing := 0
 		for i := range n {
-			d := string(rideEvent(i))
-			if !before[d] && after.seen[d] == 0 {
+			d := rideEvent(i)
+			if !before[string(d)] && after.seen[string(d)] == 0 {
 				missing++
 			}
 		}

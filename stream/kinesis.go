@@ -160,7 +160,8 @@ func parseKinesisURL(rawURL string) (kinesisURL, error) {
 //
 // The URL names no stream (a host or path is refused): stream names are
 // given to Publish and Consume. Unknown parameters are refused.
-// region defaults to AWS_REGION (then us-east-1 when an endpoint is given);
+// region defaults to AWS_REGION, then AWS_DEFAULT_REGION (then us-east-1
+// when an endpoint is given);
 // endpoint overrides the AWS endpoint (a local Kinesis-compatible server);
 // shards is the shard count of streams EnsureStream creates (default 1);
 // batch the most records per handler call (default 1000, at most 10000);
@@ -188,11 +189,14 @@ func OpenKinesis(ctx context.Context, rawURL string, checkpoints tripcast.Checkp
 	if region == "" {
 		region = os.Getenv("AWS_REGION")
 	}
+	if region == "" {
+		region = os.Getenv("AWS_DEFAULT_REGION") // the AWS CLI's and the course's setting
+	}
 	if region == "" && endpoint != "" {
 		region = "us-east-1"
 	}
 	if region == "" {
-		return nil, tripcast.FieldError("stream", "the Kinesis URL has no region (add ?region=us-east-1 or set AWS_REGION)")
+		return nil, tripcast.FieldError("stream", "the Kinesis URL has no region (add ?region=us-east-1 or set AWS_REGION or AWS_DEFAULT_REGION)")
 	}
 	loadOpts := []func(*config.LoadOptions) error{config.WithRegion(region)}
 	if endpoint != "" && os.Getenv("AWS_ACCESS_KEY_ID") == "" {

@@ -132,6 +132,21 @@ func TestOpenKinesis(t *testing.T) {
 			t.Errorf("nil checkpoints: got %v, want %s on field checkpoints", err, tripcast.EINVALID)
 		}
 	})
+	t.Run("RegionFromAWSDefaultRegion", func(t *testing.T) {
+		// The AWS CLI's and the course's setting counts when AWS_REGION is unset.
+		t.Setenv("AWS_REGION", "")
+		t.Setenv("AWS_DEFAULT_REGION", "")
+		_, err := stream.OpenKinesis(context.Background(), "kinesis://", newMemCheckpoints(), nil)
+		if tripcast.ErrorField(err) != "stream" || !strings.Contains(err.Error(), "no region") {
+			t.Fatalf("no region anywhere: got %v, want an error on stream saying so", err)
+		}
+		t.Setenv("AWS_DEFAULT_REGION", "eu-west-1")
+		s, err := stream.OpenKinesis(context.Background(), "kinesis://", newMemCheckpoints(), nil)
+		if err != nil {
+			t.Fatalf("AWS_DEFAULT_REGION=eu-west-1: got %v, want the stream opened", err)
+		}
+		s.Close()
+	})
 	t.Run("ErrUnavailable", func(t *testing.T) {
 		s, err := stream.OpenKinesis(context.Background(), "kinesis://?endpoint=http://127.0.0.1:1", newMemCheckpoints(), nil)
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"tripcast"
+	"tripcast/internal/testenv"
 	"tripcast/internal/testfiles"
 	"tripcast/model"
 	"tripcast/sqlstore"
@@ -105,28 +105,7 @@ func suffix() string {
 // waitFor polls cond until it holds, failing the test after 45 s.
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(45 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// requireServer skips (or fails when CI=true) if nothing answers at addr.
-func requireServer(tb testing.TB, what, addr string) {
-	tb.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err == nil {
-		conn.Close()
-		return
-	}
-	msg := fmt.Sprintf("%s not reachable at %s (%v): start it (see ENGINES.md, .ci/run)", what, addr, err)
-	if os.Getenv("CI") == "true" {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
+	testenv.WaitFor(tb, 45*time.Second, 20*time.Millisecond, what, cond)
 }
 
 // natsTestURL is the external NATS server for tests.
@@ -186,7 +165,7 @@ var engines = []engine{
 		if err != nil {
 			t.Fatal(err)
 		}
-		requireServer(t, "NATS", u.Host)
+		testenv.Require(t, "NATS", u.Host)
 		s, err := stream.OpenNATS(context.Background(), natsTestURL(),
 			stream.NATSOptions{Logger: testLogger(t), BatchSize: 64})
 		if err != nil {
@@ -200,7 +179,7 @@ var engines = []engine{
 		if err != nil {
 			t.Fatal(err)
 		}
-		requireServer(t, "Kinesis (kinesalite)", u.Host)
+		testenv.Require(t, "Kinesis (kinesalite)", u.Host)
 		raw := "kinesis://?region=us-east-1&shards=2&batch=64&poll=50ms&discover=1s&endpoint=" + url.QueryEscape(kinesisTestEndpoint())
 		s, err := stream.OpenKinesis(context.Background(), raw, db, testLogger(t))
 		if err != nil {

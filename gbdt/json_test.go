@@ -296,14 +296,7 @@ func TestXGBoostLoadsOurModel(t *testing.T) {
 			}
 			ours := make([]float32, len(cols[0]))
 			m.PredictBatch(cols, ours)
-			var worst float64
-			for i, l := range lines {
-				v, err := strconv.ParseFloat(l, 64)
-				if err != nil {
-					t.Fatal(err)
-				}
-				worst = max(worst, math.Abs(v-float64(ours[i])))
-			}
+			worst := maxAbsDiff(t, lines, ours)
 			if worst > 1e-4 {
 				t.Errorf("max abs diff tripcast vs XGBoost: got %v, want <= 1e-4", worst)
 			}
@@ -392,18 +385,26 @@ func TestWeLoadXGBoostModel(t *testing.T) {
 			lines := strings.Fields(string(out))
 			ours := make([]float32, len(cols[0]))
 			m.PredictBatch(cols, ours)
-			var worst float64
-			for i, l := range lines {
-				v, err := strconv.ParseFloat(l, 64)
-				if err != nil {
-					t.Fatal(err)
-				}
-				worst = max(worst, math.Abs(v-float64(ours[i])))
-			}
+			worst := maxAbsDiff(t, lines, ours)
 			if len(lines) != len(ours) || worst > 1e-4 {
 				t.Errorf("got %d predictions, max abs diff %v; want %d, <= 1e-4", len(lines), worst, len(ours))
 			}
 			t.Logf("max abs diff vs XGBoost over %d rows: %g", len(lines), worst)
 		})
 	}
+}
+
+// maxAbsDiff parses lines (one number each) and returns the largest absolute
+// difference between them and ours, position by position.
+func maxAbsDiff(t *testing.T, lines []string, ours []float32) float64 {
+	t.Helper()
+	var worst float64
+	for i, l := range lines {
+		v, err := strconv.ParseFloat(l, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst = max(worst, math.Abs(v-float64(ours[i])))
+	}
+	return worst
 }

@@ -179,13 +179,7 @@ func TestPredict(t *testing.T) {
 		}
 	})
 	t.Run("OKLogged", func(t *testing.T) {
-		if err := e.plog.Flush(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		recs, err := predlog.Read(context.Background(), e.store, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
+		recs := e.logged(t)
 		if len(recs) != 2 {
 			t.Fatalf("got %d logged predictions, want 2 (the two answered)", len(recs))
 		}
@@ -276,13 +270,7 @@ func TestBatch(t *testing.T) {
 		}
 	})
 	t.Run("OKLogged", func(t *testing.T) {
-		if err := e.plog.Flush(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		recs, err := predlog.Read(context.Background(), e.store, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
+		recs := e.logged(t)
 		if len(recs) != 5 { // 2 per non-empty batch, 1 from the bad-line batch
 			t.Errorf("got %d logged predictions, want 5", len(recs))
 		}

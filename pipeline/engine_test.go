@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"tripcast"
+	"tripcast/internal/testenv"
 	"tripcast/pipeline"
 	"tripcast/sqlstore/sqlstoretest"
 )
@@ -13,11 +14,7 @@ import (
 // waitFor polls cond for up to a minute.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	testenv.WaitFor(t, time.Minute, 50*time.Millisecond, what, cond)
 }
 
 // TestStepsIdempotent does register and promote again after a run

@@ -57,14 +57,7 @@ func testObjectLog(t *testing.T, store tripcast.BlobStore) {
 		if err := l.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
-		list, err := store.List(ctx, "predictions/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var keys []string
-		for _, b := range list {
-			keys = append(keys, b.Key)
-		}
+		keys := logKeys(t, store)
 		want := []string{
 			"predictions/2026/03/04/%2E..json", // ".." + ".json"
 			"predictions/2026/03/04/100000.json",

@@ -42,6 +42,20 @@ func realRecords(tb testing.TB, n int, t0 time.Time, step time.Duration) []tripc
 	return recs
 }
 
+// logKeys returns the keys of the objects under predictions/ in store.
+func logKeys(t *testing.T, store tripcast.BlobStore) []string {
+	t.Helper()
+	list, err := store.List(context.Background(), "predictions/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, b := range list {
+		keys = append(keys, b.Key)
+	}
+	return keys
+}
+
 func TestWriter(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 3, 4, 22, 58, 0, 0, time.UTC)
@@ -62,14 +76,7 @@ func TestWriter(t *testing.T) {
 		if n := w.Pending(); n != 0 {
 			t.Errorf("got %d pending after Flush, want 0", n)
 		}
-		list, err := store.List(ctx, "predictions/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var keys []string
-		for _, b := range list {
-			keys = append(keys, b.Key)
-		}
+		keys := logKeys(t, store)
 		if len(keys) != 2 || !strings.HasPrefix(keys[0], "predictions/date=2026-03-04/hour=22/20260304T225800.000050Z-") ||
 			!strings.HasPrefix(keys[1], "predictions/date=2026-03-04/hour=23/") || !strings.HasSuffix(keys[1], ".parquet") {
 			t.Errorf("got keys %q, want one file in hour 22 and one in hour 23", keys)
@@ -302,14 +309,7 @@ func TestCompact(t *testing.T) {
 		return store, recs
 	}
 	keys := func(t *testing.T, store tripcast.BlobStore) []string {
-		list, err := store.List(ctx, "predictions/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, b := range list {
-			out = append(out, b.Key)
-		}
+		out := logKeys(t, store)
 		return out
 	}
 	readAll := func(t *testing.T, store tripcast.BlobStore, want []tripcast.PredictionRecord) {

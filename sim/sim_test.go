@@ -358,18 +358,26 @@ func (h *predictHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// startPredictServer serves h on a test server (closed when the test ends)
+// and returns it with an HTTP target aimed at it.
+func startPredictServer(t *testing.T, h *predictHandler) (*httptest.Server, *sim.HTTPTarget) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	target, err := sim.NewHTTP(srv.URL, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, target
+}
+
 func TestHTTP(t *testing.T) {
 	ctx := context.Background()
 	tr := tlcdata.CourseShared(t, "2021-01")
 
 	t.Run("OK", func(t *testing.T) {
 		h := &predictHandler{}
-		srv := httptest.NewServer(h)
-		defer srv.Close()
-		target, err := sim.NewHTTP(srv.URL, srv.Client())
-		if err != nil {
-			t.Fatal(err)
-		}
+		srv, target := startPredictServer(t, h)
 		if target.URL() != srv.URL+"/v1/predict" {
 			t.Errorf("got URL %s, want %s/v1/predict", target.URL(), srv.URL)
 		}
@@ -422,14 +430,8 @@ func TestHTTP(t *testing.T) {
 	})
 
 	t.Run("Err400", func(t *testing.T) {
-		h := &predictHandler{}
-		srv := httptest.NewServer(h)
-		defer srv.Close()
-		target, err := sim.NewHTTP(srv.URL, srv.Client())
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = target.Send(ctx, "x", []byte(`{"ride_id":"x","ride":{"PULocationID":999,"DOLocationID":1,"trip_distance":1}}`))
+		_, target := startPredictServer(t, &predictHandler{})
+		err := target.Send(ctx, "x", []byte(`{"ride_id":"x","ride":{"PULocationID":999,"DOLocationID":1,"trip_distance":1}}`))
 		if code := tripcast.ErrorCode(err); code != tripcast.EINVALID {
 			t.Fatalf("got error %v (%s), want EINVALID", err, code)
 		}

@@ -79,7 +79,7 @@ func BenchmarkEmbeddedPipeline(b *testing.B) {
 	}{{"fast", 100}, {"fast", 1000}, {"each", 1000}} {
 		b.Run("publish="+c.publish+"/batch="+strconv.Itoa(c.batch), func(b *testing.B) {
 			s := openBenchEmbedded(b, c.batch, c.publish == "each")
-			var got, calls atomic.Int64
+			var calls atomic.Int64
 			done := make(chan struct{})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -95,16 +95,7 @@ func BenchmarkEmbeddedPipeline(b *testing.B) {
 				}
 				return s.PublishBatch(ctx, "ride_predictions", out)
 			})
-			go s.Consume(ctx, "ride_predictions", "sink", func(ctx context.Context, in []tripcast.Message) error {
-				if got.Add(int64(len(in))) >= int64(b.N) {
-					select {
-					case <-done:
-					default:
-						close(done)
-					}
-				}
-				return nil
-			})
+			go s.Consume(ctx, "ride_predictions", "sink", countUntil(b.N, done))
 			go produce(b, s, b.N)
 			<-done
 			elapsed, cpu := time.Since(start), cpuTime()-cpu0
@@ -115,20 +106,12 @@ func BenchmarkEmbeddedPipeline(b *testing.B) {
 	}
 }
 
-// BenchmarkEmbeddedPublishConsume measures events/s published and consumed
-// (acknowledged) through embedded NATS, producer and consumer concurrent.
-func BenchmarkEmbeddedPublishConsume(b *testing.B) {
-	s := openBenchEmbedded(b, benchBatch, false)
+// countUntil returns a consumer handler that counts the messages it gets and
+// closes done once it has n of them.
+func countUntil(n int, done chan struct{}) func(context.Context, []tripcast.Message) error {
 	var got atomic.Int64
-	done := make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
-	b.ReportAllocs()
-	b.ResetTimer()
-	start, cpu0 := time.Now(), cpuTime()
-	go s.Consume(ctx, "ride_events", "count", func(ctx context.Context, in []tripcast.Message) error {
-		if got.Add(int64(len(in))) >= int64(b.N) {
+	return func(ctx context.Context, in []tripcast.Message) error {
+		if got.Add(int64(len(in))) >= int64(n) {
 			select {
 			case <-done:
 			default:
@@ -136,7 +119,21 @@ func BenchmarkEmbeddedPublishConsume(b *testing.B) {
 			}
 		}
 		return nil
-	})
+	}
+}
+
+// BenchmarkEmbeddedPublishConsume measures events/s published and consumed
+// (acknowledged) through embedded NATS, producer and consumer concurrent.
+func BenchmarkEmbeddedPublishConsume(b *testing.B) {
+	s := openBenchEmbedded(b, benchBatch, false)
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, cpu0 := time.Now(), cpuTime()
+	go s.Consume(ctx, "ride_events", "count", countUntil(b.N, done))
 	go produce(b, s, b.N)
 	<-done
 	elapsed, cpu := time.Since(start), cpuTime()-cpu0

@@ -170,13 +170,7 @@ func (c *collector) snapshot() []tripcast.Message {
 // waitFor polls cond until it holds, failing the test after 30 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after 30 s waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 30*time.Second, 10*time.Millisecond, what, cond)
 }
 
 func testCtx(t *testing.T) context.Context {

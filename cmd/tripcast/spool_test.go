@@ -36,7 +36,14 @@ func TestServeChild(t *testing.T) {
 	if err := json.Unmarshal([]byte(spec), &args); err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	runChild(t, args, syscall.SIGTERM)
+}
+
+// runChild runs the command tree with args in this (child) process until
+// one of sigs arrives, failing the test when it fails.
+func runChild(t *testing.T, args []string, sigs ...os.Signal) {
+	t.Helper()
+	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	defer stop()
 	root := newRootCmd(os.Stdout, os.Stderr)
 	root.SetArgs(args)

@@ -64,10 +64,7 @@ func publishTo(t *testing.T, addr, name string, events ...string) {
 // unknown ride and a bad event are counted.
 func TestUpGroundTruth(t *testing.T) {
 	dir := t.TempDir()
-	httpAddr, natsAddr := freePort(t), freePort(t)
-	startCmd(t, "up", "--data-dir", dir, "--log-level", "warn", "--listen", httpAddr, "--nats-listen", natsAddr,
-		"--from", testfiles.Green(t, "2021-01"), "--param", "num_boost_round=10", "--param", "max_depth=4")
-	waitReady(t, "http://"+httpAddr+"/readyz")
+	httpAddr, natsAddr := startUp(t, dir, "--param", "num_boost_round=10", "--param", "max_depth=4")
 	waitListening(t, natsAddr)
 	const n = 30
 	out, err := runCmd(t, "simulate", "--data-dir", dir, "--input", testfiles.Green(t, "2021-02"), "--target", "nats://"+natsAddr,

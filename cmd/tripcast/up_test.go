@@ -13,14 +13,23 @@ import (
 	"tripcast/internal/testfiles"
 )
 
+// startUp runs tripcast up on dir, listening for HTTP and embedded NATS
+// on free ports, bootstrapping from green 2021-01 with the extra args, and
+// waits until it is ready; it returns the two addresses.
+func startUp(t *testing.T, dir string, args ...string) (httpAddr, natsAddr string) {
+	t.Helper()
+	httpAddr, natsAddr = freePort(t), freePort(t)
+	startCmd(t, append([]string{"up", "--data-dir", dir, "--log-level", "warn", "--listen", httpAddr, "--nats-listen", natsAddr,
+		"--from", testfiles.Green(t, "2021-01")}, args...)...)
+	waitReady(t, "http://"+httpAddr+"/readyz")
+	return httpAddr, natsAddr
+}
+
 // TestUp starts tripcast up on an empty data dir: it bootstraps a champion
 // from a real TLC month, then serves over HTTP and from its embedded stream.
 func TestUp(t *testing.T) {
 	dir := t.TempDir()
-	httpAddr, natsAddr := freePort(t), freePort(t)
-	startCmd(t, "up", "--data-dir", dir, "--log-level", "warn", "--listen", httpAddr, "--nats-listen", natsAddr,
-		"--from", testfiles.Green(t, "2021-01"), "--param", "num_boost_round=20", "--param", "max_depth=5")
-	waitReady(t, "http://"+httpAddr+"/readyz")
+	httpAddr, natsAddr := startUp(t, dir, "--param", "num_boost_round=20", "--param", "max_depth=5")
 	// Readiness reports the stream consumer, the stream engine and the
 	// prediction log besides the model.
 	resp, err := http.Get("http://" + httpAddr + "/readyz")

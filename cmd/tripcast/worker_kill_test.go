@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -28,13 +26,7 @@ func TestWorkerChild(t *testing.T) {
 	if spec == "" {
 		t.Skip("only runs as the child of TestWorkerKilledDuringTraining")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	root := newRootCmd(os.Stdout, os.Stderr)
-	root.SetArgs(strings.Split(spec, "\x1f"))
-	if err := root.ExecuteContext(ctx); err != nil {
-		t.Fatal(err)
-	}
+	runChild(t, strings.Split(spec, "\x1f"), os.Interrupt, syscall.SIGTERM)
 }
 
 // childLog is a child's stderr, read while it is written.

@@ -62,3 +62,17 @@ func S3Endpoint(tb testing.TB) string {
 	}
 	return endpoint
 }
+
+// WaitFor polls cond every poll until it holds, failing the test when it
+// still does not after within; what names the awaited condition in the
+// message.
+func WaitFor(tb testing.TB, within, poll time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(poll)
+	}
+}

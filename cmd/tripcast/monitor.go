@@ -398,3 +398,40 @@ func (s *serving) monitorLog(ctx context.Context, a *app) error {
 	})
 	return nil
 }
+
+// pipelineMonitor is the monitor pipeline's report step
+// (pipeline.Config.Monitor): the champion's predictions in the window of
+// monitor_window (24h when scheduled reports are off) ending at the run's
+// logical date, against the champion's stored reference, stored like a
+// scheduled report (JSON and HTML in the blob store, the time series). It
+// returns the report's prefix in the blob store and its headline figures.
+func (a *app) pipelineMonitor(ctx context.Context, run *tripcast.PipelineRun) (map[string]string, error) {
+	length := a.cfg.MonitorInterval()
+	if length == 0 {
+		length = 24 * time.Hour
+	}
+	w := monitoring.Window{Start: run.LogicalDate.Add(-length), End: run.LogicalDate}
+	t, err := a.loadMonitorTarget(ctx, tripcast.ChampionAlias, false)
+	if err != nil {
+		return nil, err
+	}
+	if t.ref == nil {
+		return nil, tripcast.Errorf(tripcast.ENOTFOUND, "model %s version %d has no stored reference: retrain it to monitor it", a.cfg.ModelName, t.version.Version)
+	}
+	store, err := a.monitorStore(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	db, _, err := a.logStores(ctx)
+	if err != nil {
+		return nil, err
+	}
+	version := strconv.Itoa(t.version.Version)
+	r := &monitoring.Runner{Model: a.cfg.ModelName, Version: version, Reference: t.ref, Log: db, Store: store, Logger: a.log}
+	d, err := r.Window(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"report": monitoring.ReportPrefix(a.cfg.ModelName, w), "version": version,
+		"rows": strconv.FormatInt(d.Rows, 10), "dataset_drift": strconv.FormatBool(d.DatasetDrift)}, nil
+}

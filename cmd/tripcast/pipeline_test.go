@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"tripcast"
 	"tripcast/internal/testfiles"
+	"tripcast/monitoring"
 )
 
 // startWorker runs tripcast worker with args until the test ends.
@@ -56,6 +59,30 @@ func TestPipelineCmd(t *testing.T) {
 			t.Errorf("cancel of an ended run: got %v, want a conflict", err)
 		}
 	})
+	t.Run("Monitor", func(t *testing.T) {
+		// The monitor pipeline reports the champion's window ending at the
+		// logical date against its stored reference (no predictions were
+		// logged then: a report that says so, stored like a scheduled one).
+		run := mustRunWith(t, "--data-dir", dir)
+		var r tripcast.PipelineRun
+		out := run("pipeline", "run", "monitor", "--date", "2021-03-01", "--wait", "--json")
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		step := r.Step("report")
+		if r.Status != tripcast.PipelineSucceeded || step == nil || step.Outputs["version"] != "1" || step.Outputs["rows"] != "0" {
+			t.Fatalf("got %s, want succeeded with a report of version 1 over 0 rows", out)
+		}
+		prefix := step.Outputs["report"]
+		if !strings.HasPrefix(prefix, "monitoring/") {
+			t.Fatalf("report prefix %q, want monitoring/...", prefix)
+		}
+		for _, name := range []string{monitoring.ReportJSON, monitoring.ReportHTML} {
+			if _, err := os.Stat(filepath.Join(dir, "blobs", filepath.FromSlash(prefix+name))); err != nil {
+				t.Errorf("report file %s: %v", name, err)
+			}
+		}
+	})
 	t.Run("Backfill", func(t *testing.T) {
 		run := mustRunWith(t, "--data-dir", dir)
 		var runs []*tripcast.PipelineRun
@@ -76,8 +103,8 @@ func TestPipelineCmd(t *testing.T) {
 		if err := json.Unmarshal([]byte(run("pipeline", "list", "--json")), &list); err != nil {
 			t.Fatal(err)
 		}
-		if len(list) != 3 || list[0].CreatedAt.Before(list[2].CreatedAt) {
-			t.Errorf("list: got %d runs, want 3, newest first", len(list))
+		if len(list) != 4 || list[0].CreatedAt.Before(list[3].CreatedAt) {
+			t.Errorf("list: got %d runs, want 4 (train, monitor, two batches), newest first", len(list))
 		}
 	})
 	t.Run("ErrInvalid", func(t *testing.T) {

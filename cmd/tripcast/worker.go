@@ -99,7 +99,8 @@ func (a *app) pipelines(ctx context.Context, p *pipelineFlags) (*pipeline.Engine
 	if err != nil {
 		return nil, err
 	}
-	cfg := pipeline.Config{Store: db, Blob: blobs, Tracker: tr, ModelName: a.cfg.ModelName, TempDir: a.cfg.DataDir, Logger: a.log}
+	cfg := pipeline.Config{Store: db, Blob: blobs, Tracker: tr, ModelName: a.cfg.ModelName, TempDir: a.cfg.DataDir, Logger: a.log,
+		Monitor: a.pipelineMonitor}
 	if p != nil && !p.off {
 		if cfg.Schedules, err = p.schedulesMap(); err != nil {
 			return nil, err

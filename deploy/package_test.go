@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"tripcast/internal/kinesisevent"
-	"tripcast/internal/testenv"
+	"tripcast/lambda/lambdatest"
 )
 
 // makeLambda runs `make lambda` from the repository root with the fragment
@@ -157,48 +157,14 @@ func goarch(t *testing.T) string {
 // Kinesis test event: the packaged function answers with a prediction by
 // the champion and rejects the bad record.
 func TestLambdaZipUnderEmulator(t *testing.T) {
-	rie := os.Getenv("TRIPCAST_LAMBDA_RIE")
-	if rie == "" {
-		var err error
-		if rie, err = exec.LookPath("aws-lambda-rie"); err != nil {
-			testenv.SkipOrFail(t, "aws-lambda-rie not found (set TRIPCAST_LAMBDA_RIE or put it on PATH; .ci/setup.sh installs it)")
-		}
-	}
+	lambdatest.RIEBinary(t) // skips (fails under CI=true) before the zip is built
 	bootstrap := unzipBootstrap(t, makeLambda(t, goarch(t)), t.TempDir())
 	dataDir := t.TempDir()
 	bootstrapRegistry(t, dataDir)
-
-	addr := freeAddr(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, rie, "--runtime-interface-emulator-address", addr, "--log-level", "error", bootstrap)
-	cmd.Env = append(os.Environ(), "TRIPCAST_DATA_DIR="+dataDir, "TRIPCAST_STREAM=embedded")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("emulator output:\n%s", logs.String())
-		}
-	}()
 	event := kinesisevent.Course(
 		`{"ride_id": 156, "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}`,
 		`{"ride_id": "bad", "ride": {"PULocationID": "x"}}`)
-	url := "http://" + addr + "/2015-03-31/functions/function/invocations"
-	var body []byte
-	waitFor(t, ctx, "the emulator's answer", func() bool {
-		resp, err := http.Post(url, "application/json", bytes.NewReader(event))
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		body, _ = io.ReadAll(resp.Body)
-		return true
-	})
+	body := lambdatest.Invoke(t, []string{bootstrap}, []string{"TRIPCAST_DATA_DIR=" + dataDir, "TRIPCAST_STREAM=embedded"}, event)
 	var got struct {
 		Predictions []struct {
 			Model      string `json:"model"`
